@@ -1,0 +1,72 @@
+/** The validated configuration, with every default filled in. Produced by `loadConfig`. */
+
+export type SyncMethod = "lightweight" | "heavyweight";
+export type ConflictPolicy = "keep-both" | "newest-wins";
+export type DeletionPolicy = "propagate" | "keep";
+
+export interface DatastoreConfig {
+  /** Full URL, e.g. `http://127.0.0.1:9000` or `https://minio.internal:9000`. */
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  /** Resolved secret (from `secret_access_key_file` or FEDSYNC_SECRET_ACCESS_KEY). Never logged. */
+  secretAccessKey: string;
+  /** PEM text of `ca_file`, when set. */
+  ca?: string;
+  /** Path of `ca_file`, for messages. */
+  caFile?: string;
+}
+
+export interface SetConfig {
+  name: string;
+  /** Absolute path of the set root. */
+  path: string;
+  method: SyncMethod;
+  /** Key prefix in the bucket, always ending in `/`. Default `<name>/`. */
+  prefix: string;
+  /** Heavyweight pass interval, ms (default 2m). */
+  intervalMs: number;
+  /** Ignore globs (picomatch syntax, matched against the relative path). */
+  ignore: string[];
+  owner?: string;
+  group?: string;
+  deletions: DeletionPolicy;
+  conflicts: ConflictPolicy;
+  /** Deletion guard: a fraction in (0, 1]; 0.5 for "50%". */
+  maxDelete: number;
+  /** Lightweight: debounce of watcher events, ms (default 250). */
+  debounceMs: number;
+  /** Lightweight: change-log poll interval, ms (default 2s). */
+  pollIntervalMs: number;
+  /** Lightweight: safety pass interval, ms (default 10m). */
+  safetyIntervalMs: number;
+  /** Lightweight: events per second that count as a burst (default 1000). */
+  burstThreshold: number;
+  /** Keep files the agent deletes or overwrites in `<state_dir>/trash/<set>/` (default false). */
+  keepDeleted: boolean;
+  /** Accept remote symlinks whose target leaves the set root (default false). */
+  allowExternalSymlinks: boolean;
+}
+
+export interface Config {
+  /** Unique machine name in the federation (default: hostname). */
+  machine: string;
+  stateDir: string;
+  datastore: DatastoreConfig;
+  sets: SetConfig[];
+  /** Transfers running at once per pass (default 16). */
+  concurrency: number;
+  /** A machine whose last good pass is older than this runs in catch-up mode (default 1h). */
+  offlineAfterMs: number;
+  tombstoneRetentionMs: number;
+  logRetentionMs: number;
+  historyRetentionMs: number;
+  trashRetentionMs: number;
+  /** Clock-skew window for the change-log poll (default 5m). */
+  clockSkewMs: number;
+  log: { level: "error" | "warn" | "info" | "debug"; format: "plain" | "json" };
+  metrics?: { listen: string };
+  /** Where the config was read from, for messages. */
+  source: string;
+}

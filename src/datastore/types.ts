@@ -1,0 +1,58 @@
+import type { Readable } from "node:stream";
+
+/** An object as a listing or a stat returns it. Keys are full object keys. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+  lastModified: Date;
+  /**
+   * User metadata, keys lower-case without the `x-amz-meta-` prefix, values as strings. Present on stat and
+   * on metadata listings; undefined when the listing could not include it.
+   */
+  metadata?: Record<string, string>;
+}
+
+export interface PutCondition {
+  /** Only create: fail with PreconditionFailedError if the key exists (If-None-Match: *). */
+  ifNoneMatch?: boolean;
+  /** Only replace this version: fail with PreconditionFailedError unless the ETag matches (If-Match). */
+  ifMatch?: string;
+}
+
+export interface ListOptions {
+  /** Start listing after this full key. */
+  startAfter?: string;
+  /** Ask for user metadata in the listing (MinIO's `metadata=true` extension) when the server supports it. */
+  withMetadata?: boolean;
+  /** List only one level (delimiter `/`); default recursive. */
+  delimiter?: boolean;
+}
+
+/**
+ * The datastore seam: everything the engine needs from a bucket. The MinIO implementation is the only one;
+ * the engine never imports the minio client.
+ */
+export interface Datastore {
+  readonly bucket: string;
+  /** Fails with a DatastoreError of kind auth, no-bucket, unreachable or tls when the bucket cannot be used. */
+  check(): Promise<void>;
+  /** Objects under `prefix`, sorted by key (UTF-8 byte order), fetched a page at a time. */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
+  /** Null when the key does not exist. */
+  stat(key: string): Promise<ObjectInfo | null>;
+  /** Streams `body` (exactly `size` bytes) with user metadata; multipart above the part size. Returns the ETag. */
+  put(
+    key: string,
+    body: Readable | Buffer,
+    size: number,
+    metadata: Record<string, string>,
+    condition?: PutCondition,
+  ): Promise<{ etag: string }>;
+  get(key: string): Promise<Readable>;
+  /** Deletes keys in batches; a key that is already gone is not an error. */
+  delete(keys: string[]): Promise<void>;
+  /** Requests made since creation, by S3 operation name (for tests and benchmarks). */
+  requestCounts(): Record<string, number>;
+}

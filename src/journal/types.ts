@@ -1,0 +1,55 @@
+import type { EntryType } from "../scan/entry.js";
+
+/** One path as it was when local and remote last agreed: the merge base of the three-way diff. */
+export interface FileRow {
+  set: string;
+  /** Entry key (relative path; trailing `/` for directories). */
+  path: string;
+  type: EntryType;
+  size: number;
+  /** Whole ms since the epoch, as synced (the value in the object's metadata). */
+  mtimeMs: number;
+  /** Local stat at agreement, for skip-by-stat. */
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  inode: bigint;
+  mode: number;
+  owner: string | null;
+  group: string | null;
+  sha256: string | null;
+  target: string | null;
+  remoteEtag: string | null;
+  /** ms since the epoch. */
+  remoteLastModified: number | null;
+  /** ms since the epoch. */
+  syncedAt: number;
+}
+
+export interface PendingRow {
+  set: string;
+  path: string;
+  reason: string;
+  firstSeen: number;
+}
+
+export interface SetState {
+  name: string;
+  lastFullPass: number | null;
+  lastLogKey: string | null;
+  lastGoodSync: number | null;
+  lastError: string | null;
+  /** Duration of the last pass, ms. */
+  lastPassMs: number | null;
+}
+
+export interface ConflictRow {
+  id: number;
+  set: string;
+  path: string;
+  copyPath: string;
+  /** Machine whose version kept the name. */
+  winner: string;
+  /** Machine whose version went to the copy (or was dropped under newest-wins). */
+  loser: string;
+  at: number;
+}
