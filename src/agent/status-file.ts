@@ -1,0 +1,36 @@
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** What the running agent publishes for `fedsync status` (a file in the state dir, replaced atomically). */
+export interface AgentStatus {
+  pid: number;
+  startedAt: number;
+  updatedAt: number;
+  sets: Record<string, { state: string; lastPassMs?: number }>;
+}
+
+function statusPath(stateDir: string): string {
+  return join(stateDir, "agent-status.json");
+}
+
+export function writeAgentStatus(stateDir: string, status: AgentStatus): void {
+  const path = statusPath(stateDir);
+  writeFileSync(`${path}.tmp`, JSON.stringify(status), { mode: 0o644 });
+  renameSync(`${path}.tmp`, path);
+}
+
+/** The agent's status, or undefined when no agent is running (no file, or its pid is gone). */
+export function readAgentStatus(stateDir: string): AgentStatus | undefined {
+  let status: AgentStatus;
+  try {
+    status = JSON.parse(readFileSync(statusPath(stateDir), "utf8")) as AgentStatus;
+  } catch {
+    return undefined;
+  }
+  try {
+    process.kill(status.pid, 0);
+    return status;
+  } catch {
+    return undefined;
+  }
+}

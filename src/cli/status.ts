@@ -1,0 +1,103 @@
+import { createMinioDatastore } from "../datastore/index.js";
+import { Journal } from "../journal/journal.js";
+import { heartbeatPrefix } from "../reconcile/layout.js";
+import type { Heartbeat } from "../reconcile/housekeeping.js";
+import type { Config } from "../config/types.js";
+import { readAgentStatus } from "../agent/status-file.js";
+import { EXIT_FAILURE, EXIT_OK } from "./exit.js";
+import { formatAgo } from "./format.js";
+import { loadConfigOrExit, type GlobalOptions } from "./runtime.js";
+
+export interface SetStatus {
+  name: string;
+  method: string;
+  path: string;
+  state: string;
+  files: number;
+  pending: number;
+  conflicts: number;
+  lastPass: string | null;
+  lastPassSeconds: number | null;
+  lastError: string | null;
+  machines: { machine: string; lastGoodPass: string; files: number; version: string }[];
+  machinesError?: string;
+}
+
+async function readHeartbeats(config: Config, set: string): Promise<SetStatus["machines"]> {
+  const datastore = createMinioDatastore(config.datastore, { retries: 0 });
+  const machines: SetStatus["machines"] = [];
+  for await (const info of datastore.list(heartbeatPrefix(set))) {
+    const body = await datastore.get(info.key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    const heartbeat = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Heartbeat;
+    machines.push({
+      machine: heartbeat.machine,
+      lastGoodPass: new Date(heartbeat.lastGoodPass).toISOString(),
+      files: heartbeat.files,
+      version: heartbeat.version,
+    });
+  }
+  return machines;
+}
+
+/** `fedsync status`: per set what the journal and the running agent say, and the federation's heartbeats. */
+export async function statusCommand(options: GlobalOptions & { json?: boolean }): Promise<number> {
+  const config = loadConfigOrExit(options);
+  const journal = Journal.open(config.stateDir, { readonly: true });
+  const agent = readAgentStatus(config.stateDir);
+  const sets: SetStatus[] = [];
+  let unreachable = false;
+  try {
+    for (const set of config.sets) {
+      const state = journal.getSetState(set.name);
+      const status: SetStatus = {
+        name: set.name,
+        method: set.method,
+        path: set.path,
+        state: agent?.sets[set.name]?.state ?? "agent not running",
+        files: journal.countFiles(set.name),
+        pending: journal.countPending(set.name),
+        conflicts: journal.listConflicts(set.name).length,
+        lastPass: state.lastGoodSync === null ? null : new Date(state.lastGoodSync).toISOString(),
+        lastPassSeconds: state.lastPassMs === null ? null : state.lastPassMs / 1000,
+        lastError: state.lastError,
+        machines: [],
+      };
+      try {
+        status.machines = await readHeartbeats(config, set.name);
+      } catch (error) {
+        unreachable = true;
+        status.machinesError = error instanceof Error ? error.message : String(error);
+      }
+      sets.push(status);
+    }
+  } finally {
+    journal.close();
+  }
+  if (options.json) {
+    process.stdout.write(
+      JSON.stringify({ machine: config.machine, agentPid: agent?.pid ?? null, sets }, null, 2) + "\n",
+    );
+  } else {
+    process.stdout.write(
+      `machine ${config.machine}: ${agent ? `agent running (pid ${agent.pid})` : "agent not running"}\n`,
+    );
+    for (const s of sets) {
+      const last = s.lastPass
+        ? `${formatAgo(Date.parse(s.lastPass))} in ${s.lastPassSeconds?.toFixed(1)} s`
+        : "never";
+      process.stdout.write(
+        `${s.name} (${s.method}, ${s.path}): ${s.state}; ${s.files} files; last pass ${last}; ` +
+          `${s.pending} pending; ${s.conflicts} conflicts${s.lastError ? `; last error: ${s.lastError}` : ""}\n`,
+      );
+      for (const m of s.machines) {
+        process.stdout.write(
+          `  ${m.machine}: last good pass ${formatAgo(Date.parse(m.lastGoodPass))}, ${m.files} files, v${m.version}\n`,
+        );
+      }
+      if (s.machinesError) process.stdout.write(`  federation unknown: ${s.machinesError}\n`);
+    }
+  }
+  return unreachable ? EXIT_FAILURE : EXIT_OK;
+}

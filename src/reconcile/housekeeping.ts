@@ -1,0 +1,73 @@
+import type { Config, SetConfig } from "../config/types.js";
+import type { Datastore } from "../datastore/types.js";
+import type { Logger } from "../log/index.js";
+import type { ChangeRecord } from "./executor.js";
+import { heartbeatKey, logKey, logPrefix, parseCompactTimestamp } from "./layout.js";
+import { FEDSYNC_VERSION } from "../version.js";
+
+interface Deps {
+  config: Config;
+  set: SetConfig;
+  datastore: Datastore;
+}
+
+let logSequence = 0;
+
+/** One change-log object per batch of outgoing changes: JSON lines that the fast incoming path reads. */
+export async function writeChangeLog(
+  deps: Deps,
+  changes: ChangeRecord[],
+  at: number,
+): Promise<string | undefined> {
+  if (changes.length === 0) return undefined;
+  const key = logKey(deps.set.name, at, deps.config.machine, ++logSequence);
+  const body = Buffer.from(changes.map((change) => JSON.stringify(change)).join("\n") + "\n");
+  await deps.datastore.put(key, body, body.length, { "content-type": "application/x-ndjson" });
+  return key;
+}
+
+/** Expires tombstones and change-log records past their retention. */
+export async function housekeep(
+  deps: Deps,
+  expiredTombstones: string[],
+  now: number,
+  logger: Logger,
+): Promise<void> {
+  const prefix = logPrefix(deps.set.name);
+  const cutoff = now - deps.config.logRetentionMs;
+  const expiredLogs: string[] = [];
+  for await (const info of deps.datastore.list(prefix)) {
+    const at = parseCompactTimestamp(info.key.slice(prefix.length));
+    if (at === undefined) continue;
+    if (at >= cutoff) break;
+    expiredLogs.push(info.key);
+  }
+  const expired = [...expiredTombstones, ...expiredLogs];
+  if (expired.length === 0) return;
+  await deps.datastore.delete(expired);
+  logger.info("housekeeping", {
+    tombstonesExpired: expiredTombstones.length,
+    logRecordsExpired: expiredLogs.length,
+  });
+}
+
+export interface Heartbeat {
+  machine: string;
+  version: string;
+  lastGoodPass: number;
+  files: number;
+}
+
+/** Tells the federation this machine is alive and when it last completed a pass. */
+export async function writeHeartbeat(deps: Deps, lastGoodPass: number, files: number): Promise<void> {
+  const heartbeat: Heartbeat = {
+    machine: deps.config.machine,
+    version: FEDSYNC_VERSION,
+    lastGoodPass,
+    files,
+  };
+  const body = Buffer.from(JSON.stringify(heartbeat));
+  await deps.datastore.put(heartbeatKey(deps.set.name, deps.config.machine), body, body.length, {
+    "content-type": "application/json",
+  });
+}

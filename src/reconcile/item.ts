@@ -1,0 +1,30 @@
+import type { ObjectInfo } from "../datastore/types.js";
+import type { FileRow } from "../journal/types.js";
+import type { LocalEntry } from "../scan/entry.js";
+import type { BaseState, LocalState, RemoteState, TombstoneState } from "./state.js";
+
+/** Everything known about one key during a pass. */
+export interface PassItem {
+  key: string;
+  entry?: LocalEntry;
+  local?: LocalState;
+  row?: FileRow;
+  base?: BaseState;
+  object?: ObjectInfo;
+  remote?: RemoteState;
+  tombstoneObject?: ObjectInfo;
+  tombstone?: TombstoneState;
+}
+
+export function baseOf(row: FileRow): BaseState {
+  return {
+    type: row.type,
+    mtimeMs: row.mtimeMs,
+    mode: row.mode,
+    owner: row.owner,
+    group: row.group,
+    sha256: row.sha256,
+    target: row.target,
+    remoteEtag: row.remoteEtag,
+  };
+}

@@ -1,0 +1,161 @@
+import type { ConflictPolicy, DeletionPolicy } from "../config/types.js";
+import type { BaseState, LocalState, RemoteState, TombstoneState } from "./state.js";
+
+export interface PlanInput {
+  key: string;
+  local?: LocalState;
+  base?: BaseState;
+  remote?: RemoteState;
+  tombstone?: TombstoneState;
+}
+
+export interface PlanPolicy {
+  conflicts: ConflictPolicy;
+  deletions: DeletionPolicy;
+}
+
+export type Side = "local" | "remote";
+
+export type Action =
+  | { kind: "none" }
+  /** Both sides agree: write the journal row. */
+  | { kind: "record" }
+  /** Publish the local version; `ifMatch` guards a replace, otherwise create-only. */
+  | { kind: "upload"; ifMatch?: string; dropTombstone: boolean }
+  | { kind: "download" }
+  /** Delete the object and write a tombstone. */
+  | { kind: "delete-remote" }
+  | { kind: "delete-local" }
+  /** The remote copy is gone but `deletions: keep` keeps the local one: record that. */
+  | { kind: "keep-local" }
+  /** Both sides deleted it: drop the journal row. */
+  | { kind: "forget" }
+  /**
+   * Both sides changed it differently. The winner keeps the name; under keep-both the loser's version is kept
+   * as a conflict copy, under newest-wins it is dropped.
+   */
+  | { kind: "conflict"; winner: Side; keepLoser: boolean };
+
+export type ActionKind = Action["kind"];
+
+type Change = "absent" | "same" | "new" | "changed" | "deleted";
+
+function sameContent(
+  a: { type: string; sha256?: string | null; target?: string | null },
+  b: typeof a,
+): boolean {
+  if (a.type !== b.type) return false;
+  if (a.type === "file") return !!a.sha256 && a.sha256 === b.sha256;
+  if (a.type === "symlink") return (a.target ?? null) === (b.target ?? null);
+  return true;
+}
+
+function localMatchesBase(local: LocalState, base: BaseState): boolean {
+  if (!sameContent(local, base)) return false;
+  if (local.type === "symlink") return true;
+  if (local.mode !== base.mode || local.owner !== base.owner || local.group !== base.group) return false;
+  return local.type === "dir" || local.mtimeMs === base.mtimeMs;
+}
+
+/** Whether the remote version carries the same content and metadata as the local one. */
+function remoteMatchesLocal(remote: RemoteState, local: LocalState): boolean {
+  if (!sameContent(remote, local)) return false;
+  if (local.type === "symlink") return true;
+  if (remote.mode !== undefined && remote.mode !== local.mode) return false;
+  return local.type === "dir" || remote.mtimeMs === undefined || remote.mtimeMs === local.mtimeMs;
+}
+
+function localChange(input: PlanInput): Change {
+  const { local, base } = input;
+  if (!base) return local ? "new" : "absent";
+  if (!local) return "deleted";
+  return localMatchesBase(local, base) ? "same" : "changed";
+}
+
+function remoteChange(input: PlanInput): Change {
+  const { remote, base } = input;
+  if (!base) return remote ? "new" : "absent";
+  if (base.remoteEtag === null) return remote ? "new" : "same";
+  if (!remote) return "deleted";
+  return remote.etag === base.remoteEtag ? "same" : "changed";
+}
+
+/** The value a tombstone stores in its sha256 field for a deleted entry. */
+export function tombstoneHash(entry: {
+  type: string;
+  sha256?: string | null;
+  target?: string | null;
+}): string | undefined {
+  if (entry.type === "file") return entry.sha256 ?? undefined;
+  if (entry.type === "symlink") return entry.target == null ? undefined : `target:${entry.target}`;
+  return undefined;
+}
+
+/** A tombstone says this exact local version was deleted elsewhere. */
+function tombstoneCovers(tombstone: TombstoneState, local: LocalState): boolean {
+  if (tombstone.type !== local.type) return false;
+  return (
+    local.type === "dir" || (tombstone.sha256 !== undefined && tombstone.sha256 === tombstoneHash(local))
+  );
+}
+
+/** Newer modification time wins; on a tie the version already published stays. */
+function newer(local: LocalState, remote: RemoteState): Side {
+  return remote.mtimeMs !== undefined && local.mtimeMs > remote.mtimeMs ? "local" : "remote";
+}
+
+function resolveBothChanged(local: LocalState, remote: RemoteState, policy: PlanPolicy): Action {
+  if (remoteMatchesLocal(remote, local)) return { kind: "record" };
+  if (sameContent(remote, local)) {
+    // Same bytes, different mode or mtime: no conflict copy, the newer metadata wins.
+    return newer(local, remote) === "local"
+      ? { kind: "upload", ifMatch: remote.etag, dropTombstone: false }
+      : { kind: "download" };
+  }
+  return { kind: "conflict", winner: newer(local, remote), keepLoser: policy.conflicts === "keep-both" };
+}
+
+/**
+ * The decision table (DESIGN §4): what to do with one key given the local entry, the journal's base and the
+ * bucket. Pure: no I/O, no clock.
+ */
+export function plan(input: PlanInput, policy: PlanPolicy): Action {
+  const { local, remote, tombstone, base } = input;
+  const l = localChange(input);
+  const r = remoteChange(input);
+
+  if (l === "absent") {
+    if (r === "absent") return { kind: "none" };
+    return { kind: "download" };
+  }
+  if (l === "new" && local) {
+    if (r === "absent") {
+      if (tombstone && tombstoneCovers(tombstone, local)) {
+        return policy.deletions === "keep" ? { kind: "none" } : { kind: "delete-local" };
+      }
+      return { kind: "upload", dropTombstone: tombstone !== undefined };
+    }
+    if (remote) return resolveBothChanged(local, remote, policy);
+  }
+  if (l === "same") {
+    if (r === "same") return { kind: "none" };
+    if (r === "changed" || r === "new") return { kind: "download" };
+    if (r === "deleted")
+      return policy.deletions === "keep" ? { kind: "keep-local" } : { kind: "delete-local" };
+  }
+  if (l === "changed" && local) {
+    if (r === "same") {
+      return base?.remoteEtag
+        ? { kind: "upload", ifMatch: base.remoteEtag, dropTombstone: false }
+        : { kind: "upload", dropTombstone: tombstone !== undefined };
+    }
+    if (r === "deleted") return { kind: "upload", dropTombstone: tombstone !== undefined };
+    if (remote) return resolveBothChanged(local, remote, policy);
+  }
+  if (l === "deleted") {
+    if (r === "same") return base?.remoteEtag ? { kind: "delete-remote" } : { kind: "forget" };
+    if (r === "deleted") return { kind: "forget" };
+    return { kind: "download" };
+  }
+  throw new Error(`unplanned case for ${input.key}: local ${l}, remote ${r}`);
+}
