@@ -1,0 +1,10 @@
+export {
+  createLogger,
+  logOnce,
+  type Logger,
+  type LoggerOptions,
+  type LogFields,
+  type LogFormat,
+  type LogLevel,
+} from "./logger.js";
+export { registerSecret } from "./redact.js";
