@@ -59,3 +59,13 @@ export function compareKeys(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+/**
+ * Whether a journal path lies in what a scan problem leaves unknown: the problem's own key and, when that
+ * may be a directory (a key ending in `/`, or an entry whose type could not be read), everything under it.
+ * Such paths were not seen by the scan and must not be taken as deleted.
+ */
+export function problemCovers(problemKey: string, path: string): boolean {
+  const relPath = keyToRelPath(problemKey);
+  return path === problemKey || path === relPath || path === `${relPath}/` || path.startsWith(`${relPath}/`);
+}

@@ -1,0 +1,382 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { EntryType } from "../scan/entry.js";
+import { JournalError } from "./errors.js";
+import { checkSchemaForReading, loadMigrations, migrate } from "./migrations.js";
+import type { ConflictRow, FileRow, PendingRow, SetState } from "./types.js";
+
+export const JOURNAL_FILE = "journal.db";
+
+export interface OpenOptions {
+  /** For readers such as `fedsync status` while the agent runs: no migrations, no writes. */
+  readonly?: boolean;
+}
+
+/** A `files` row as read with safe integers: every INTEGER column arrives as a bigint. */
+interface FileRecord {
+  set_name: string;
+  path: string;
+  type: EntryType;
+  size: bigint;
+  mtime_ms: bigint;
+  mtime_ns: bigint;
+  ctime_ns: bigint;
+  inode: bigint;
+  mode: bigint;
+  owner: string | null;
+  grp: string | null;
+  sha256: string | null;
+  target: string | null;
+  remote_etag: string | null;
+  remote_last_modified: bigint | null;
+  synced_at: bigint;
+}
+
+interface PendingRecord {
+  set_name: string;
+  path: string;
+  reason: string;
+  first_seen: number;
+}
+
+interface SetRecord {
+  name: string;
+  last_full_pass: number | null;
+  last_log_key: string | null;
+  last_good_sync: number | null;
+  last_error: string | null;
+  last_pass_ms: number | null;
+}
+
+interface ConflictRecord {
+  id: number;
+  set_name: string;
+  path: string;
+  copy_path: string;
+  winner: string;
+  loser: string;
+  at: number;
+}
+
+type SetStatePatch = Partial<Omit<SetState, "name">>;
+
+const SET_COLUMNS: Record<keyof SetStatePatch, string> = {
+  lastFullPass: "last_full_pass",
+  lastLogKey: "last_log_key",
+  lastGoodSync: "last_good_sync",
+  lastError: "last_error",
+  lastPassMs: "last_pass_ms",
+};
+
+const FILE_COLUMNS =
+  "set_name, path, type, size, mtime_ms, mtime_ns, ctime_ns, inode, mode, owner, grp, sha256, target, " +
+  "remote_etag, remote_last_modified, synced_at";
+
+const CORRUPT_CODES = new Set(["SQLITE_NOTADB", "SQLITE_CORRUPT"]);
+
+function toFileRow(r: FileRecord): FileRow {
+  return {
+    set: r.set_name,
+    path: r.path,
+    type: r.type,
+    size: Number(r.size),
+    mtimeMs: Number(r.mtime_ms),
+    mtimeNs: r.mtime_ns,
+    ctimeNs: r.ctime_ns,
+    inode: BigInt.asUintN(64, r.inode),
+    mode: Number(r.mode),
+    owner: r.owner,
+    group: r.grp,
+    sha256: r.sha256,
+    target: r.target,
+    remoteEtag: r.remote_etag,
+    remoteLastModified: r.remote_last_modified === null ? null : Number(r.remote_last_modified),
+    syncedAt: Number(r.synced_at),
+  };
+}
+
+function toOpenError(error: unknown, file: string): JournalError {
+  if (error instanceof JournalError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Database.SqliteError && CORRUPT_CODES.has(error.code)) {
+    return new JournalError(`journal ${file} is corrupt: ${message}; run \`fedsync rebuild-journal\``, {
+      cause: error,
+    });
+  }
+  return new JournalError(`cannot open journal ${file}: ${message}`, { cause: error });
+}
+
+/**
+ * The journal: per set, every path as it was when local and remote last agreed, plus the durable queue of
+ * dirty paths, per-set pass state, the conflict history and the change-log records already applied.
+ * All methods are synchronous; `transaction` groups writes.
+ */
+export class Journal {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+    readonly readonly: boolean,
+  ) {}
+
+  static open(stateDir: string, options: OpenOptions = {}): Journal {
+    const readonly = options.readonly ?? false;
+    const file = join(stateDir, JOURNAL_FILE);
+    if (readonly && !existsSync(file)) {
+      throw new JournalError(`no journal at ${file}: the agent has not run with this state_dir yet`);
+    }
+    if (!readonly) mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const migrations = loadMigrations();
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { readonly, fileMustExist: readonly });
+      db.pragma("busy_timeout = 5000");
+      if (readonly) {
+        checkSchemaForReading(db, migrations);
+      } else {
+        db.pragma("journal_mode = WAL");
+        db.pragma("synchronous = NORMAL");
+        migrate(db, migrations);
+      }
+      return new Journal(db, file, readonly);
+    } catch (error) {
+      db?.close();
+      throw toOpenError(error, file);
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one transaction (a savepoint when nested); a throw rolls it back. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  private statement(sql: string, safeIntegers = false): Database.Statement {
+    const cacheKey = (safeIntegers ? "big:" : "num:") + sql;
+    let statement = this.statements.get(cacheKey);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      if (safeIntegers) statement.safeIntegers(true);
+      this.statements.set(cacheKey, statement);
+    }
+    return statement;
+  }
+
+  // files
+
+  getFile(set: string, path: string): FileRow | undefined {
+    const record = this.statement(
+      `SELECT ${FILE_COLUMNS} FROM files WHERE set_name = ? AND path = ?`,
+      true,
+    ).get(set, path) as FileRecord | undefined;
+    return record && toFileRow(record);
+  }
+
+  /**
+   * Every row of a set with path > `afterPath`, in UTF-8 byte order. Reads a page at a time, so the caller
+   * may write to the journal between rows; a page is read once, so writes to rows of the page being
+   * yielded are not seen, while rows written beyond it are.
+   */
+  *filesInOrder(set: string, afterPath = "", pageSize = 1000): Generator<FileRow> {
+    const page = this.statement(
+      `SELECT ${FILE_COLUMNS} FROM files WHERE set_name = ? AND path > ? ORDER BY path LIMIT ?`,
+      true,
+    );
+    yield* this.paged((after) => page.all(set, after, pageSize) as FileRecord[], afterPath, pageSize);
+  }
+
+  /** The directory row `dirKey` (a key ending in `/`) and every row under it, in order, paged. */
+  *filesUnder(set: string, dirKey: string, pageSize = 1000): Generator<FileRow> {
+    if (dirKey === "") {
+      yield* this.filesInOrder(set, "", pageSize);
+      return;
+    }
+    if (!dirKey.endsWith("/")) throw new TypeError(`filesUnder needs a directory key, got ${dirKey}`);
+    // Every key starting with "d/" sorts in ["d/", "d0"): "0" is the byte after "/".
+    const end = dirKey.slice(0, -1) + "0";
+    const first = this.statement(
+      `SELECT ${FILE_COLUMNS} FROM files WHERE set_name = ? AND path >= ? AND path < ? ORDER BY path LIMIT ?`,
+      true,
+    );
+    const next = this.statement(
+      `SELECT ${FILE_COLUMNS} FROM files WHERE set_name = ? AND path > ? AND path < ? ORDER BY path LIMIT ?`,
+      true,
+    );
+    yield* this.paged(
+      (after) =>
+        (after === null
+          ? first.all(set, dirKey, end, pageSize)
+          : next.all(set, after, end, pageSize)) as FileRecord[],
+      null,
+      pageSize,
+    );
+  }
+
+  private *paged(
+    readPage: (after: string | null) => FileRecord[],
+    start: string | null,
+    pageSize: number,
+  ): Generator<FileRow> {
+    let after = start;
+    while (true) {
+      const records = readPage(after);
+      for (const record of records) yield toFileRow(record);
+      if (records.length < pageSize) return;
+      after = records[records.length - 1]!.path;
+    }
+  }
+
+  putFile(row: FileRow): void {
+    // Inode numbers are unsigned 64-bit (overlayfs sets the top bits); SQLite integers are signed.
+    this.statement(
+      `INSERT OR REPLACE INTO files (${FILE_COLUMNS}) VALUES ` +
+        "(@set, @path, @type, @size, @mtimeMs, @mtimeNs, @ctimeNs, @inode, @mode, @owner, @group, @sha256, " +
+        "@target, @remoteEtag, @remoteLastModified, @syncedAt)",
+    ).run({ ...row, inode: BigInt.asIntN(64, row.inode) });
+  }
+
+  deleteFile(set: string, path: string): void {
+    this.statement("DELETE FROM files WHERE set_name = ? AND path = ?").run(set, path);
+  }
+
+  countFiles(set: string): number {
+    return (this.statement("SELECT count(*) AS n FROM files WHERE set_name = ?").get(set) as { n: number }).n;
+  }
+
+  /** Forgets a set entirely: files, pending paths, state, conflicts and applied log records. */
+  deleteSet(set: string): void {
+    this.transaction(() => {
+      for (const table of ["files", "pending", "conflicts", "applied_log"]) {
+        this.statement(`DELETE FROM ${table} WHERE set_name = ?`).run(set);
+      }
+      this.statement("DELETE FROM sets WHERE name = ?").run(set);
+    });
+  }
+
+  // pending
+
+  /**
+   * Marks a path dirty. Marking it again keeps `firstSeen`, refreshes the time it was last seen, and adds
+   * the reason to the row's comma-separated list of distinct reasons.
+   */
+  addPending(set: string, path: string, reason: string, now: number = Date.now()): void {
+    this.statement(
+      "INSERT INTO pending (set_name, path, reason, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) " +
+        "ON CONFLICT (set_name, path) DO UPDATE SET last_seen = excluded.last_seen, reason = CASE " +
+        "WHEN instr(',' || reason || ',', ',' || excluded.reason || ',') > 0 THEN reason " +
+        "ELSE reason || ',' || excluded.reason END",
+    ).run(set, path, reason, now, now);
+  }
+
+  /** Up to `limit` dirty paths, in path order. */
+  pendingPaths(set: string, limit: number): PendingRow[] {
+    const records = this.statement(
+      "SELECT set_name, path, reason, first_seen FROM pending WHERE set_name = ? ORDER BY path LIMIT ?",
+    ).all(set, limit) as PendingRecord[];
+    return records.map((r) => ({ set: r.set_name, path: r.path, reason: r.reason, firstSeen: r.first_seen }));
+  }
+
+  /**
+   * Removes dirty paths once handled. With `seenBefore` (a `Date.now()` taken before the paths were
+   * read), a path marked again at or after that time stays pending, so an event that arrived while the
+   * path was being handled is not lost.
+   */
+  removePending(set: string, paths: readonly string[], seenBefore?: number): void {
+    const remove =
+      seenBefore === undefined
+        ? this.statement("DELETE FROM pending WHERE set_name = ? AND path = ?")
+        : this.statement("DELETE FROM pending WHERE set_name = ? AND path = ? AND last_seen < ?");
+    this.transaction(() => {
+      for (const path of paths) {
+        if (seenBefore === undefined) remove.run(set, path);
+        else remove.run(set, path, seenBefore);
+      }
+    });
+  }
+
+  countPending(set: string): number {
+    return (this.statement("SELECT count(*) AS n FROM pending WHERE set_name = ?").get(set) as { n: number })
+      .n;
+  }
+
+  // sets
+
+  getSetState(name: string): SetState {
+    const r = this.statement("SELECT * FROM sets WHERE name = ?").get(name) as SetRecord | undefined;
+    return {
+      name,
+      lastFullPass: r?.last_full_pass ?? null,
+      lastLogKey: r?.last_log_key ?? null,
+      lastGoodSync: r?.last_good_sync ?? null,
+      lastError: r?.last_error ?? null,
+      lastPassMs: r?.last_pass_ms ?? null,
+    };
+  }
+
+  /** Sets the fields present in `patch` (`null` clears one); absent fields keep their value. */
+  updateSetState(name: string, patch: SetStatePatch): void {
+    const fields = (Object.keys(SET_COLUMNS) as (keyof SetStatePatch)[]).filter(
+      (f) => patch[f] !== undefined,
+    );
+    this.transaction(() => {
+      this.statement("INSERT INTO sets (name) VALUES (?) ON CONFLICT (name) DO NOTHING").run(name);
+      if (fields.length === 0) return;
+      const assignments = fields.map((f) => `${SET_COLUMNS[f]} = ?`).join(", ");
+      this.statement(`UPDATE sets SET ${assignments} WHERE name = ?`).run(
+        ...fields.map((f) => patch[f]),
+        name,
+      );
+    });
+  }
+
+  // conflicts
+
+  addConflict(row: Omit<ConflictRow, "id">): number {
+    const result = this.statement(
+      "INSERT INTO conflicts (set_name, path, copy_path, winner, loser, at) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(row.set, row.path, row.copyPath, row.winner, row.loser, row.at);
+    return Number(result.lastInsertRowid);
+  }
+
+  /** Conflicts, oldest first; of one set when `set` is given. */
+  listConflicts(set?: string): ConflictRow[] {
+    const records = (
+      set === undefined
+        ? this.statement("SELECT * FROM conflicts ORDER BY at, id").all()
+        : this.statement("SELECT * FROM conflicts WHERE set_name = ? ORDER BY at, id").all(set)
+    ) as ConflictRecord[];
+    return records.map((r) => ({
+      id: r.id,
+      set: r.set_name,
+      path: r.path,
+      copyPath: r.copy_path,
+      winner: r.winner,
+      loser: r.loser,
+      at: r.at,
+    }));
+  }
+
+  // change-log records already applied
+
+  markLogApplied(set: string, key: string): void {
+    this.statement("INSERT OR IGNORE INTO applied_log (set_name, log_key) VALUES (?, ?)").run(set, key);
+  }
+
+  isLogApplied(set: string, key: string): boolean {
+    return (
+      this.statement("SELECT 1 FROM applied_log WHERE set_name = ? AND log_key = ?").get(set, key) !==
+      undefined
+    );
+  }
+
+  /** Forgets applied records whose key sorts before `beforeKey`; returns how many. */
+  pruneAppliedLog(set: string, beforeKey: string): number {
+    return this.statement("DELETE FROM applied_log WHERE set_name = ? AND log_key < ?").run(set, beforeKey)
+      .changes;
+  }
+}

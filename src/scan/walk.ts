@@ -1,0 +1,312 @@
+import type { BigIntStats, Dirent } from "node:fs";
+import { lstat, readdir, readlink, stat } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  compareKeys,
+  isDirKey,
+  keyToRelPath,
+  type EntryType,
+  type LocalEntry,
+  type ScanItem,
+  type ScanProblem,
+} from "./entry.js";
+import { compileIgnore, isIgnoredKey, type IgnoreTest } from "./ignore.js";
+import { validateEntryKey } from "./keys.js";
+
+export interface ScanOptions {
+  /** The set's ignore globs (see compileIgnore). */
+  ignore: readonly string[];
+}
+
+/** The set root itself is missing, not a directory, or unreadable: nothing can be said about the tree. */
+export class ScanRootError extends Error {
+  override name = "ScanRootError";
+}
+
+/** Children of one directory are stat'ed this many at a time. */
+const STAT_BATCH = 64;
+
+/** A child as readdir named it, before lstat. */
+type Child =
+  { kind: "entry"; key: string; isDir: boolean } | { kind: "invalid"; key: string; detail: string };
+
+type Listing = { children: Child[] } | { error: NodeJS.ErrnoException };
+
+function errnoOf(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+/** The path no longer exists as it was listed: skip it, it is gone (or will be seen by the next scan). */
+function isGone(error: unknown): boolean {
+  const code = errnoOf(error);
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+function problem(key: string, reason: ScanProblem["reason"], detail: string): ScanItem {
+  return { kind: "problem", problem: { key, reason, detail } };
+}
+
+function asItem(found: ScanProblem): ScanItem {
+  return { kind: "problem", problem: found };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function entryType(stats: BigIntStats): EntryType | null {
+  if (stats.isFile()) return "file";
+  if (stats.isDirectory()) return "dir";
+  if (stats.isSymbolicLink()) return "symlink";
+  return null;
+}
+
+function specialKind(stats: BigIntStats): string {
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isSocket()) return "a socket";
+  if (stats.isBlockDevice()) return "a block device";
+  if (stats.isCharacterDevice()) return "a character device";
+  return "not a file, directory or symlink";
+}
+
+function toEntry(key: string, type: EntryType, stats: BigIntStats, target?: string): LocalEntry {
+  const entry: LocalEntry = {
+    key,
+    type,
+    size: type === "file" ? Number(stats.size) : 0,
+    mtimeMs: Number(stats.mtimeMs),
+    mtimeNs: stats.mtimeNs,
+    ctimeNs: stats.ctimeNs,
+    inode: stats.ino,
+    mode: Number(stats.mode) & 0o7777,
+    uid: Number(stats.uid),
+    gid: Number(stats.gid),
+  };
+  if (target !== undefined) entry.target = target;
+  return entry;
+}
+
+/** UTF-8 text of a name, or null when the bytes are not valid UTF-8 (they would not survive a round trip). */
+function decodeName(raw: Buffer): string | null {
+  const text = raw.toString("utf8");
+  return Buffer.from(text, "utf8").equals(raw) ? text : null;
+}
+
+async function listDirectory(root: string, dirKey: string, ignore: IgnoreTest): Promise<Listing> {
+  let dirents: Dirent<Buffer>[];
+  try {
+    dirents = await readdir(join(root, keyToRelPath(dirKey)), { encoding: "buffer", withFileTypes: true });
+  } catch (error) {
+    return { error: error as NodeJS.ErrnoException };
+  }
+  const children: Child[] = [];
+  for (const dirent of dirents) {
+    const isDir = dirent.isDirectory();
+    const name = decodeName(dirent.name);
+    if (name === null) {
+      const hex = dirent.name.toString("hex");
+      children.push({
+        kind: "invalid",
+        key: dirKey + dirent.name.toString("utf8"),
+        detail: `name is not UTF-8 (hex ${hex})`,
+      });
+      continue;
+    }
+    if (ignore(dirKey + name, isDir)) continue;
+    const key = dirKey + name + (isDir ? "/" : "");
+    const refused = validateEntryKey(key);
+    if (refused === null) children.push({ kind: "entry", key, isDir });
+    else children.push({ kind: "invalid", key, detail: refused });
+  }
+  // A directory sorts by its key (`name/`), which makes this depth-first walk come out in global key order.
+  children.sort((a, b) => compareKeys(a.key, b.key));
+  return { children };
+}
+
+async function lstatOrError(path: string): Promise<BigIntStats | { error: unknown }> {
+  try {
+    return await lstat(path, { bigint: true });
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** Reads a symlink's target; a problem when it cannot be synced; null when the link is gone. */
+async function readTarget(absPath: string, key: string): Promise<string | ScanProblem | null> {
+  let raw: Buffer;
+  try {
+    raw = await readlink(absPath, { encoding: "buffer" });
+  } catch (error) {
+    if (isGone(error)) return null;
+    if (errnoOf(error) === "EINVAL")
+      return { key, reason: "vanished", detail: "changed type during the scan" };
+    return { key, reason: "unreadable", detail: describe(error) };
+  }
+  const target = decodeName(raw);
+  if (target !== null) return target;
+  return { key, reason: "invalid-name", detail: `symlink target is not UTF-8 (hex ${raw.toString("hex")})` };
+}
+
+async function* walkChildren(root: string, children: Child[], ignore: IgnoreTest): AsyncGenerator<ScanItem> {
+  for (let start = 0; start < children.length; start += STAT_BATCH) {
+    const batch = children.slice(start, start + STAT_BATCH);
+    const stats = await Promise.all(
+      batch.map((child) =>
+        child.kind === "entry" ? lstatOrError(join(root, keyToRelPath(child.key))) : null,
+      ),
+    );
+    for (let i = 0; i < batch.length; i++) {
+      const child = batch[i]!;
+      const result = stats[i]!;
+      if (child.kind === "invalid") {
+        yield problem(child.key, "invalid-name", child.detail);
+        continue;
+      }
+      if (result === null) continue;
+      if ("error" in result) {
+        if (!isGone(result.error)) yield problem(child.key, "unreadable", describe(result.error));
+        continue;
+      }
+      const type = entryType(result);
+      if (type === null) {
+        yield problem(child.key, "special-file", `${specialKind(result)}; not synced`);
+        continue;
+      }
+      if ((type === "dir") !== child.isDir) {
+        yield problem(child.key, "vanished", "changed type during the scan");
+        continue;
+      }
+      const absPath = join(root, keyToRelPath(child.key));
+      if (type === "symlink") {
+        const target = await readTarget(absPath, child.key);
+        if (typeof target === "string")
+          yield { kind: "entry", entry: toEntry(child.key, type, result, target) };
+        else if (target !== null) yield asItem(target);
+        continue;
+      }
+      if (type === "file") {
+        yield { kind: "entry", entry: toEntry(child.key, type, result) };
+        continue;
+      }
+      // Read the directory before reporting it: a directory that vanished is skipped with its subtree, and an
+      // unreadable one is reported only as a problem, so its known contents are not taken as deleted.
+      const listing = await listDirectory(root, child.key, ignore);
+      if ("error" in listing) {
+        if (!isGone(listing.error)) yield problem(child.key, "unreadable", describe(listing.error));
+        continue;
+      }
+      yield { kind: "entry", entry: toEntry(child.key, type, result) };
+      yield* walkChildren(root, listing.children, ignore);
+    }
+  }
+}
+
+/**
+ * Walks the tree under `root` depth-first and yields every entry (not the root itself) and every problem,
+ * in entry-key order (compareKeys). Holds only the listings of the directories currently open.
+ * Symlinks are reported, never followed. Ignored paths and the agent's temporary files are skipped;
+ * entries that vanish mid-scan are skipped. A problem's key and, for a directory or an entry of unknown
+ * type, its subtree were not read (see problemCovers).
+ */
+export async function* scanTree(root: string, options: ScanOptions): AsyncGenerator<ScanItem> {
+  let rootStats;
+  try {
+    rootStats = await stat(root);
+  } catch (error) {
+    const what = isGone(error) ? "is missing" : `cannot be read: ${describe(error)}`;
+    throw new ScanRootError(`set root ${root} ${what}`, { cause: error });
+  }
+  if (!rootStats.isDirectory()) throw new ScanRootError(`set root ${root} is not a directory`);
+  const ignore = compileIgnore(options.ignore);
+  const listing = await listDirectory(root, "", ignore);
+  if ("error" in listing) {
+    throw new ScanRootError(`set root ${root} cannot be read: ${describe(listing.error)}`, {
+      cause: listing.error,
+    });
+  }
+  yield* walkChildren(root, listing.children, ignore);
+}
+
+/**
+ * Checks that every directory on the way to `key` (exclusive) is a real directory inside the root, as the
+ * walk would reach it without following symlinks. Returns the problem for an unreadable step, "absent"
+ * when the chain is broken, or null when it is sound.
+ */
+async function checkAncestors(root: string, key: string): Promise<ScanProblem | "absent" | null> {
+  const relPath = keyToRelPath(key);
+  for (let slash = relPath.indexOf("/"); slash !== -1; slash = relPath.indexOf("/", slash + 1)) {
+    const result = await lstatOrError(join(root, relPath.slice(0, slash)));
+    if ("error" in result) {
+      return isGone(result.error) ? "absent" : { key, reason: "unreadable", detail: describe(result.error) };
+    }
+    if (!result.isDirectory()) return "absent";
+  }
+  return null;
+}
+
+/**
+ * Yields the entries under one directory (`dirKey` ends in `/`; the directory itself is not yielded), in
+ * key order, for a targeted rescan. Yields nothing when the directory is gone, is not a directory, or is
+ * ignored; a problem for `dirKey` when it cannot be read.
+ */
+export async function* scanSubtree(
+  root: string,
+  dirKey: string,
+  options: ScanOptions,
+): AsyncGenerator<ScanItem> {
+  if (dirKey === "") {
+    yield* scanTree(root, options);
+    return;
+  }
+  if (!isDirKey(dirKey)) throw new TypeError(`scanSubtree needs a directory key, got ${dirKey}`);
+  const refused = validateEntryKey(dirKey);
+  if (refused !== null) {
+    yield problem(dirKey, "invalid-name", refused);
+    return;
+  }
+  const ignore = compileIgnore(options.ignore);
+  if (isIgnoredKey(ignore, dirKey)) return;
+  const ancestors = await checkAncestors(root, dirKey);
+  if (ancestors === "absent") return;
+  if (ancestors !== null) {
+    yield asItem(ancestors);
+    return;
+  }
+  const self = await lstatOrError(join(root, keyToRelPath(dirKey)));
+  if ("error" in self) {
+    if (!isGone(self.error)) yield problem(dirKey, "unreadable", describe(self.error));
+    return;
+  }
+  if (!self.isDirectory()) return;
+  const listing = await listDirectory(root, dirKey, ignore);
+  if ("error" in listing) {
+    if (!isGone(listing.error)) yield problem(dirKey, "unreadable", describe(listing.error));
+    return;
+  }
+  yield* walkChildren(root, listing.children, ignore);
+}
+
+/**
+ * The entry at one key, as the walk would report it, or null when there is none. The returned entry's key
+ * follows what is on disk: asking for `a/` when `a` is now a file returns the file `a`. Ignore globs are
+ * not applied (see isIgnoredKey).
+ */
+export async function statEntry(root: string, key: string): Promise<LocalEntry | ScanProblem | null> {
+  const refused = validateEntryKey(key);
+  if (refused !== null) return { key, reason: "invalid-name", detail: refused };
+  const ancestors = await checkAncestors(root, key);
+  if (ancestors === "absent") return null;
+  if (ancestors !== null) return ancestors;
+  const relPath = keyToRelPath(key);
+  const absPath = join(root, relPath);
+  const result = await lstatOrError(absPath);
+  if ("error" in result) {
+    return isGone(result.error) ? null : { key, reason: "unreadable", detail: describe(result.error) };
+  }
+  const type = entryType(result);
+  if (type === null) return { key, reason: "special-file", detail: `${specialKind(result)}; not synced` };
+  const actualKey = type === "dir" ? `${relPath}/` : relPath;
+  if (type !== "symlink") return toEntry(actualKey, type, result);
+  const target = await readTarget(absPath, actualKey);
+  return typeof target === "string" ? toEntry(actualKey, type, result, target) : target;
+}
