@@ -1,4 +1,5 @@
-export type DatastoreErrorKind = "auth" | "no-bucket" | "unreachable" | "tls" | "precondition" | "other";
+export type DatastoreErrorKind =
+  "auth" | "no-bucket" | "unreachable" | "tls" | "precondition" | "not-found" | "other";
 
 /** A datastore failure with a kind the engine can act on and a message safe to log (no secrets). */
 export class DatastoreError extends Error {
@@ -17,5 +18,13 @@ export class PreconditionFailedError extends DatastoreError {
   constructor(key: string) {
     super("precondition", `conditional write of ${key} lost a race with another writer`);
     this.name = "PreconditionFailedError";
+  }
+}
+
+/** The object is gone (deleted between a listing and a read, for example). */
+export class NotFoundError extends DatastoreError {
+  constructor(key: string) {
+    super("not-found", `object ${key} does not exist`);
+    this.name = "NotFoundError";
   }
 }

@@ -26,7 +26,10 @@ export interface ListOptions {
   startAfter?: string;
   /** Ask for user metadata in the listing (MinIO's `metadata=true` extension) when the server supports it. */
   withMetadata?: boolean;
-  /** List only one level (delimiter `/`); default recursive. */
+  /**
+   * List only one level (delimiter `/`); default recursive. Deeper levels then appear as one entry each,
+   * their common prefix (ending in `/`) with size 0 and an empty ETag, in key order among the objects.
+   */
   delimiter?: boolean;
 }
 
@@ -40,9 +43,13 @@ export interface Datastore {
   check(): Promise<void>;
   /** Objects under `prefix`, sorted by key (UTF-8 byte order), fetched a page at a time. */
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
-  /** Null when the key does not exist. */
+  /** Null when the key does not exist. Metadata is always present. */
   stat(key: string): Promise<ObjectInfo | null>;
-  /** Streams `body` (exactly `size` bytes) with user metadata; multipart above the part size. Returns the ETag. */
+  /**
+   * Streams `body` (exactly `size` bytes) with user metadata; multipart above the part size. Returns the ETag.
+   * A stream body is consumed, or destroyed on failure. A body that cannot be read fails with its own error
+   * (or BodySizeError when it holds more or fewer than `size` bytes), not with a DatastoreError.
+   */
   put(
     key: string,
     body: Readable | Buffer,
@@ -50,6 +57,7 @@ export interface Datastore {
     metadata: Record<string, string>,
     condition?: PutCondition,
   ): Promise<{ etag: string }>;
+  /** The object's bytes. Fails with NotFoundError when the key does not exist. */
   get(key: string): Promise<Readable>;
   /** Deletes keys in batches; a key that is already gone is not an error. */
   delete(keys: string[]): Promise<void>;

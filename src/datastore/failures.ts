@@ -1,0 +1,108 @@
+/** Classifies client and network failures: which are worth retrying, and which DatastoreError they become. */
+import { DatastoreError, type DatastoreErrorKind } from "./errors.js";
+
+const authCodes = new Set([
+  "AccessDenied",
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "InvalidToken",
+  "ExpiredToken",
+  "AuthorizationHeaderMalformed",
+  "RequestTimeTooSkewed",
+  "AllAccessDisabled",
+]);
+
+const transientCodes = new Set([
+  "SlowDown",
+  "ServiceUnavailable",
+  "InternalError",
+  "RequestTimeout",
+  "OperationAborted",
+  "XMinioServerNotInitialized",
+  "XMinioReadQuorum",
+  "XMinioWriteQuorum",
+  "XMinioStorageFull",
+]);
+
+const networkCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+]);
+
+/** Statuses the client reports as "Retryable HTTP status: N" without reading the body (its retry loop is off). */
+const retryableStatusPattern = /Retryable HTTP status: (\d{3})/;
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && code !== "" ? code : undefined;
+}
+
+function isTlsCode(code: string): boolean {
+  return (
+    code.startsWith("ERR_TLS_") ||
+    code.startsWith("ERR_SSL_") ||
+    code.includes("CERT") ||
+    code === "EPROTO" ||
+    code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" ||
+    code === "SELF_SIGNED_CERT_IN_CHAIN"
+  );
+}
+
+/** The HTTP status of a retryable answer (5xx, 429, 408) the client turned into a plain Error. */
+function retryableStatus(error: unknown): number | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const match = retryableStatusPattern.exec(error.message);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** True for failures that may pass on a second try: network trouble, timeouts, 5xx, SlowDown. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof DatastoreError) return error.kind === "unreachable";
+  const code = errorCode(error);
+  if (code && (networkCodes.has(code) || transientCodes.has(code))) return true;
+  return retryableStatus(error) !== undefined;
+}
+
+export function s3ErrorCode(error: unknown): string | undefined {
+  return errorCode(error);
+}
+
+export interface FailureContext {
+  endpoint: string;
+  bucket: string;
+  /** What was being done, e.g. `put docs/a.txt`. */
+  action: string;
+}
+
+/** Wraps any failure into a DatastoreError whose message names endpoint, bucket and action, never a secret. */
+export function toDatastoreError(error: unknown, context: FailureContext): DatastoreError {
+  if (error instanceof DatastoreError) return error;
+  const where = `datastore ${context.endpoint} bucket ${context.bucket}: ${context.action}`;
+  const code = errorCode(error);
+  const detail = error instanceof Error && error.message ? error.message : String(error);
+  const make = (kind: DatastoreErrorKind, message: string) =>
+    new DatastoreError(kind, `${where}: ${message}`, { cause: error });
+
+  if (code && authCodes.has(code)) {
+    const hint = code === "RequestTimeTooSkewed" ? " (the clocks of this machine and the server differ)" : "";
+    return make("auth", `credentials or permissions rejected (${code})${hint}`);
+  }
+  if (code === "NoSuchBucket") return make("no-bucket", "the bucket does not exist");
+  if (code && isTlsCode(code)) return make("tls", `TLS failed (${code}: ${detail})`);
+  if (code && networkCodes.has(code)) return make("unreachable", `cannot reach the server (${code})`);
+  if (code && transientCodes.has(code))
+    return make("unreachable", `the server is not answering normally (${code})`);
+  const status = retryableStatus(error);
+  if (status !== undefined) return make("unreachable", `the server answered HTTP ${status}`);
+  return make("other", code ? `${code}: ${detail}` : detail);
+}

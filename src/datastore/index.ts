@@ -1,0 +1,17 @@
+export type { Datastore, ListOptions, ObjectInfo, PutCondition } from "./types.js";
+export { DatastoreError, NotFoundError, PreconditionFailedError, type DatastoreErrorKind } from "./errors.js";
+export { BodySizeError } from "./chunks.js";
+export { createMinioDatastore, type MinioDatastoreOptions } from "./minio.js";
+export {
+  decodeEntryMeta,
+  decodeTombstoneMeta,
+  encodeEntryMeta,
+  encodeTombstoneMeta,
+  entryMetaKeys,
+  tombstoneMetaKeys,
+  type DecodedEntryMeta,
+  type DecodedTombstoneMeta,
+  type EntryMeta,
+  type MetaRecord,
+  type TombstoneMeta,
+} from "./metadata.js";
