@@ -1,4 +1,5 @@
 #!/usr/bin/env node
 import { main } from "./cli/program.js";
 
-process.exitCode = await main(process.argv);
+// Exit explicitly: a one-shot command is done once main returns, whatever idle sockets remain.
+process.exit(await main(process.argv));

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream, type Stats } from "node:fs";
+import { createWriteStream, rmSync, type Stats } from "node:fs";
 import { copyFile, link, lstat, mkdir, open, rename, rm, rmdir, symlink, unlink } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -99,8 +99,23 @@ async function checkExpected(path: string, expected: Expected | null | undefined
   }
 }
 
+/** Temp files being written right now, removed on shutdown so an abandoned write leaves nothing behind. */
+const activeTemps = new Set<string>();
+
 function tempPath(dir: string): string {
-  return join(dir, `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`);
+  const path = join(dir, `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`);
+  activeTemps.add(path);
+  return path;
+}
+
+async function releaseTemp(path: string): Promise<void> {
+  await rm(path, { force: true });
+  activeTemps.delete(path);
+}
+
+export function removeActiveTemps(): void {
+  for (const path of activeTemps) rmSync(path, { force: true });
+  activeTemps.clear();
 }
 
 export interface FileWrite {
@@ -126,7 +141,13 @@ export async function writeFileAtomic(
   source: Readable,
   options: FileWrite,
 ): Promise<{ sha256: string; size: number }> {
-  const dir = await prepareParents(root, key);
+  let dir: string;
+  try {
+    dir = await prepareParents(root, key);
+  } catch (error) {
+    source.destroy();
+    throw error;
+  }
   const target = absolutePath(root, key);
   const temp = tempPath(dir);
   const hash = createHash("sha256");
@@ -153,7 +174,7 @@ export async function writeFileAtomic(
     try {
       await handle.chmod(options.mode);
       await chownQuietly(handle, options.owner);
-      await handle.utimes(options.mtimeMs / 1000, options.mtimeMs / 1000);
+      await handle.utimes(utimeSeconds(options.mtimeMs), utimeSeconds(options.mtimeMs));
       await handle.sync();
     } finally {
       await handle.close();
@@ -161,11 +182,20 @@ export async function writeFileAtomic(
     await checkExpected(target, options.expected);
     if (options.keepPreviousAt) await keepCopy(target, options.keepPreviousAt);
     await renameInto(temp, target);
+    activeTemps.delete(temp);
     return { sha256, size };
   } catch (error) {
-    await rm(temp, { force: true });
+    await releaseTemp(temp);
     throw error;
   }
+}
+
+/**
+ * Seconds for utimes that land on exactly `ms` when read back: a double holds a 2026 time in seconds only to
+ * about 0.25 µs, so half a microsecond more keeps the truncated millisecond from falling one short.
+ */
+function utimeSeconds(ms: number): number {
+  return (ms + 0.0005) / 1000;
 }
 
 async function chownQuietly(handle: { chown(uid: number, gid: number): Promise<void> }, owner: Ownership) {
@@ -203,8 +233,9 @@ export async function writeSymlinkAtomic(
     await symlink(target, temp);
     await checkExpected(absolutePath(root, key), expected);
     await renameInto(temp, absolutePath(root, key));
+    activeTemps.delete(temp);
   } catch (error) {
-    await rm(temp, { force: true });
+    await releaseTemp(temp);
     throw error;
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { ConflictPolicy, DeletionPolicy } from "../config/types.js";
 import type { BaseState, LocalState, RemoteState, TombstoneState } from "./state.js";
 
@@ -87,7 +88,9 @@ export function tombstoneHash(entry: {
   target?: string | null;
 }): string | undefined {
   if (entry.type === "file") return entry.sha256 ?? undefined;
-  if (entry.type === "symlink") return entry.target == null ? undefined : `target:${entry.target}`;
+  if (entry.type === "symlink" && entry.target != null) {
+    return createHash("sha256").update(`symlink\0${entry.target}`).digest("hex");
+  }
   return undefined;
 }
 

@@ -1,0 +1,187 @@
+import { isDeepStrictEqual } from "node:util";
+import { loadConfig, type Config } from "../config/index.js";
+import { createMinioDatastore } from "../datastore/index.js";
+import type { Datastore } from "../datastore/types.js";
+import type { Journal } from "../journal/journal.js";
+import { registerSecret, type Logger } from "../log/index.js";
+import { FEDSYNC_VERSION } from "../version.js";
+import type { Notifier } from "./notify.js";
+import { SetRunner, type Health } from "./set-runner.js";
+import { writeAgentStatus, type AgentStatus } from "./status-file.js";
+
+/** How often the scheduler proves it is alive; the watchdog is fed only while this keeps ticking. */
+const TICK_MS = 1000;
+/** STATUS= and the status file are rewritten at most this often. */
+const STATUS_THROTTLE_MS = 500;
+
+export interface AgentDeps {
+  config: Config;
+  configPath: string;
+  journal: Journal;
+  logger: Logger;
+  notifier: Notifier;
+}
+
+/** The long-running agent: one SetRunner per set, reload, stop, health, status and the watchdog. */
+export class Agent {
+  private config: Config;
+  private datastore: Datastore;
+  private runners = new Map<string, SetRunner>();
+  private states = new Map<string, string>();
+  private readonly startedAt = Date.now();
+  private lastTick = Date.now();
+  private tickTimer?: NodeJS.Timeout;
+  private watchdogTimer?: NodeJS.Timeout;
+  private statusTimer?: NodeJS.Timeout;
+  private outage?: string;
+
+  constructor(private readonly deps: AgentDeps) {
+    this.config = deps.config;
+    this.datastore = createMinioDatastore(deps.config.datastore);
+  }
+
+  private readonly health: Health = {
+    down: (error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      if (this.outage === undefined)
+        this.deps.logger.error(`datastore down: ${message}; retrying with backoff`);
+      this.outage = message;
+    },
+    up: () => {
+      if (this.outage === undefined) return;
+      this.outage = undefined;
+      this.deps.logger.info("datastore up again");
+    },
+  };
+
+  async start(): Promise<void> {
+    const { logger, notifier } = this.deps;
+    try {
+      await this.datastore.check();
+    } catch (error) {
+      this.health.down(error);
+    }
+    for (const set of this.config.sets) await this.startRunner(set.name);
+    this.tickTimer = setInterval(() => (this.lastTick = Date.now()), TICK_MS);
+    const watchdogMs = notifier.watchdogIntervalMs();
+    if (watchdogMs !== undefined) {
+      this.watchdogTimer = setInterval(() => {
+        if (Date.now() - this.lastTick < Math.max(3 * TICK_MS, watchdogMs)) notifier.watchdog();
+      }, watchdogMs);
+    }
+    notifier.ready();
+    logger.info(
+      `fedsync ${FEDSYNC_VERSION} ready: machine ${this.config.machine}, ${this.config.sets.length} set(s)`,
+      {
+        sets: this.config.sets.map((set) => `${set.name}:${set.method}`).join(","),
+      },
+    );
+    this.publishStatus();
+  }
+
+  private async startRunner(name: string) {
+    const set = this.config.sets.find((s) => s.name === name);
+    if (!set) return;
+    const runner = new SetRunner({
+      config: this.config,
+      set,
+      journal: this.deps.journal,
+      datastore: this.datastore,
+      logger: this.deps.logger,
+      health: this.health,
+      onState: (state) => this.setState(set.name, state),
+    });
+    this.runners.set(set.name, runner);
+    this.states.set(set.name, "starting");
+    await runner.start();
+  }
+
+  private setState(set: string, state: string) {
+    this.states.set(set, state);
+    this.statusTimer ??= setTimeout(() => {
+      this.statusTimer = undefined;
+      this.publishStatus();
+    }, STATUS_THROTTLE_MS);
+  }
+
+  private publishStatus() {
+    const parts = [...this.states].map(([set, state]) => `${set}: ${state}`);
+    const line = (this.outage ? ["datastore unreachable", ...parts] : parts).join("; ");
+    this.deps.notifier.status(line);
+    const status: AgentStatus = {
+      pid: process.pid,
+      startedAt: this.startedAt,
+      updatedAt: Date.now(),
+      sets: Object.fromEntries([...this.states].map(([set, state]) => [set, { state }])),
+    };
+    try {
+      writeAgentStatus(this.config.stateDir, status);
+    } catch (error) {
+      this.deps.logger.warn(
+        `cannot write the status file: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  /** SIGHUP: re-read the config; keep unchanged sets running, stop removed ones, start new or changed ones. */
+  async reload(): Promise<void> {
+    const { logger, notifier } = this.deps;
+    notifier.reloading();
+    let next: Config;
+    try {
+      next = loadConfig(this.deps.configPath);
+      registerSecret(next.datastore.secretAccessKey);
+    } catch (error) {
+      logger.error(
+        `reload refused, keeping the running config: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      notifier.ready();
+      return;
+    }
+    if (next.stateDir !== this.config.stateDir || next.machine !== this.config.machine) {
+      logger.warn("state_dir and machine changes take effect only after a restart");
+      next = { ...next, stateDir: this.config.stateDir, machine: this.config.machine };
+    }
+    const datastoreChanged = !isDeepStrictEqual(next.datastore, this.config.datastore);
+    const globalsChanged = !isDeepStrictEqual(
+      { ...next, sets: [], source: "" },
+      { ...this.config, sets: [], source: "" },
+    );
+    const previous = this.config;
+    this.config = next;
+    if (datastoreChanged) this.datastore = createMinioDatastore(next.datastore);
+    for (const [name, runner] of [...this.runners]) {
+      const updated = next.sets.find((set) => set.name === name);
+      if (updated && !globalsChanged && isDeepStrictEqual(updated, runner.set)) continue;
+      await runner.stop();
+      this.runners.delete(name);
+      this.states.delete(name);
+    }
+    const added: string[] = [];
+    for (const set of next.sets) {
+      if (this.runners.has(set.name)) continue;
+      await this.startRunner(set.name);
+      added.push(set.name);
+    }
+    const removed = previous.sets
+      .filter((set) => !next.sets.some((s) => s.name === set.name))
+      .map((s) => s.name);
+    logger.info(`reloaded ${this.deps.configPath}`, {
+      started: added.join(",") || undefined,
+      removed: removed.join(",") || undefined,
+    });
+    notifier.ready();
+    this.publishStatus();
+  }
+
+  /** SIGTERM: stop scheduling, let in-flight passes finish, then return. */
+  async stop(): Promise<void> {
+    this.deps.notifier.stopping();
+    this.deps.logger.info("stopping: finishing the passes in progress");
+    clearInterval(this.tickTimer);
+    clearInterval(this.watchdogTimer);
+    clearTimeout(this.statusTimer);
+    await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
+    this.runners.clear();
+  }
+}

@@ -1,0 +1,60 @@
+import { resolveConfigPath } from "../config/index.js";
+import { Journal } from "../journal/journal.js";
+import { acquireStateLock } from "../journal/lock.js";
+import { removeActiveTemps } from "../reconcile/localfs.js";
+import { loadConfigOrExit, loggerFor, type GlobalOptions } from "../cli/runtime.js";
+import { EXIT_FAILURE, EXIT_OK } from "../cli/exit.js";
+import { Agent } from "./agent.js";
+import { createNotifier } from "./notify.js";
+
+/** Longest wait for in-flight passes on SIGTERM before the agent abandons them (removing its temp files). */
+const STOP_GRACE_MS = 20_000;
+
+/** `fedsync run`: the agent, until SIGTERM or SIGINT. */
+export async function runCommand(options: GlobalOptions): Promise<number> {
+  const config = loadConfigOrExit(options);
+  const logger = loggerFor(config);
+  const lock = acquireStateLock(config.stateDir);
+  const journal = Journal.open(config.stateDir);
+  const notifier = createNotifier(logger);
+  const agent = new Agent({
+    config,
+    configPath: resolveConfigPath(options.config),
+    journal,
+    logger,
+    notifier,
+  });
+
+  let reloading = Promise.resolve();
+  const onHangup = () => {
+    reloading = reloading.then(() => agent.reload());
+  };
+  process.on("SIGHUP", onHangup);
+
+  const stopped = new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  try {
+    await agent.start();
+    const signal = await stopped;
+    logger.info(`received ${signal}`);
+    await reloading;
+    const finished = await Promise.race([
+      agent.stop().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_GRACE_MS).unref()),
+    ]);
+    if (!finished)
+      logger.warn("in-flight transfers abandoned after the stop grace period; no partial files left");
+    return EXIT_OK;
+  } catch (error) {
+    logger.error(`agent failed: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_FAILURE;
+  } finally {
+    removeActiveTemps();
+    process.off("SIGHUP", onHangup);
+    journal.close();
+    lock.release();
+    logger.info("stopped");
+  }
+}

@@ -1,0 +1,297 @@
+import { lstat } from "node:fs/promises";
+import type { Config, SetConfig } from "../config/types.js";
+import type { Datastore } from "../datastore/types.js";
+import type { Journal } from "../journal/journal.js";
+import type { Logger } from "../log/index.js";
+import { absolutePath } from "../reconcile/localfs.js";
+import { runPass, type PassResult, type PassScope } from "../reconcile/pass.js";
+import { BurstDetector } from "../watch/burst.js";
+import { cursorAt, readChangeLog } from "../watch/changelog.js";
+import { watchTree, type FileEvent, type TreeWatch } from "../watch/watcher.js";
+import { compareKeys } from "../scan/entry.js";
+import { logPassSummary } from "../cli/sync.js";
+
+/** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
+export interface Health {
+  down(error: unknown): void;
+  up(): void;
+}
+
+export interface SetRunnerDeps {
+  config: Config;
+  set: SetConfig;
+  journal: Journal;
+  datastore: Datastore;
+  logger: Logger;
+  health: Health;
+  /** Called whenever the set's one-line state changes. */
+  onState: (state: string) => void;
+}
+
+const MAX_BACKOFF_MS = 60_000;
+/** Pending paths handled in one lightweight batch. */
+const BATCH_LIMIT = 5000;
+/** Quiet time after a burst before the follow-up full pass. */
+const BURST_QUIET_MS = 1000;
+
+function jittered(ms: number): number {
+  return Math.round(ms * (0.9 + Math.random() * 0.2));
+}
+
+/** Whether an error means the datastore could not be reached (as opposed to a bug or a bad file). */
+function isOutage(error: unknown): boolean {
+  const kind = (error as { kind?: string }).kind;
+  if (kind === "unreachable") return true;
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ECONNREFUSED" || code === "ECONNRESET" || code === "ETIMEDOUT" || code === "EPIPE";
+}
+
+/**
+ * Runs one set: passes never overlap (one queue per set); heavyweight sets pass on their interval;
+ * lightweight sets also follow file events (debounced into the durable pending table) and the change log,
+ * with a full pass on start, after a burst, on a watcher error and every safety interval.
+ */
+export class SetRunner {
+  private queue: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private timers = new Set<NodeJS.Timeout>();
+  private watch?: TreeWatch;
+  private flushTimer?: NodeJS.Timeout;
+  private burstTimer?: NodeJS.Timeout;
+  private burst: BurstDetector;
+  private backoffMs = 0;
+  private fullPassQueued = false;
+  private logCursor?: string;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: SetRunnerDeps) {
+    this.logger = deps.logger.child({ set: deps.set.name });
+    this.burst = new BurstDetector(deps.set.burstThreshold);
+  }
+
+  get set(): SetConfig {
+    return this.deps.set;
+  }
+
+  async start(): Promise<void> {
+    if (this.deps.set.method === "lightweight") await this.startWatching();
+    this.requestFullPass("start");
+    if (this.deps.set.method === "lightweight") {
+      this.every(this.deps.set.pollIntervalMs, () => this.enqueue(() => this.pollChangeLog()));
+      this.every(this.deps.set.safetyIntervalMs, () => this.requestFullPass("safety interval"));
+    } else {
+      this.every(this.deps.set.intervalMs, () => this.requestFullPass("interval"));
+    }
+  }
+
+  /** Stops scheduling, then waits for the pass in progress to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    clearTimeout(this.flushTimer);
+    clearTimeout(this.burstTimer);
+    await this.watch?.close().catch(() => undefined);
+    await this.queue;
+  }
+
+  /** A burst of changes on a path reported by the bucket's notifications. */
+  remoteChanged(keys: string[]): void {
+    this.enqueue(() => this.runScoped({ kind: "keys", keys }, "remote change"));
+  }
+
+  private every(intervalMs: number, fn: () => void) {
+    const schedule = () => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (this.stopped) return;
+        fn();
+        schedule();
+      }, jittered(intervalMs));
+      this.timers.add(timer);
+    };
+    schedule();
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(async () => {
+      if (this.stopped) return;
+      try {
+        await task();
+        if (this.backoffMs > 0) {
+          this.backoffMs = 0;
+          this.deps.health.up();
+        }
+      } catch (error) {
+        this.handleFailure(error);
+      }
+    });
+    this.queue = next;
+    return next;
+  }
+
+  private handleFailure(error: unknown) {
+    if (isOutage(error)) {
+      this.deps.health.down(error);
+      this.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1000, this.backoffMs * 2));
+      this.deps.onState(`datastore unreachable; retrying in ${Math.round(this.backoffMs / 1000)}s`);
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.requestFullPass("retry after outage");
+      }, this.backoffMs);
+      this.timers.add(timer);
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    this.logger.error(`pass failed: ${message}`);
+    this.deps.journal.updateSetState(this.deps.set.name, { lastError: message });
+    this.deps.onState(`error: ${message}`);
+  }
+
+  requestFullPass(reason: string): void {
+    if (this.fullPassQueued || this.stopped) return;
+    this.fullPassQueued = true;
+    void this.enqueue(async () => {
+      this.fullPassQueued = false;
+      const started = Date.now();
+      await this.runScoped({ kind: "full" }, reason);
+      this.logCursor = cursorAt(this.deps.set.name, started);
+      this.deps.journal.updateSetState(this.deps.set.name, { lastLogKey: this.logCursor });
+    });
+  }
+
+  private async runScoped(scope: PassScope, reason: string): Promise<void> {
+    const { set } = this.deps;
+    const label =
+      scope.kind === "full"
+        ? "full pass"
+        : scope.kind === "subtree"
+          ? `scanning ${scope.dirKey}`
+          : `syncing ${scope.keys.length} change(s)`;
+    this.deps.onState(label);
+    const result: PassResult = await runPass(
+      {
+        config: this.deps.config,
+        set,
+        journal: this.deps.journal,
+        datastore: this.deps.datastore,
+        logger: this.deps.logger,
+      },
+      { scope, onProgress: (text) => this.deps.onState(`${label}: ${text}`) },
+    );
+    const c = result.counts;
+    const busy = c.uploaded + c.downloaded + c.deletedLocal + c.deletedRemote + c.conflicts + c.failed > 0;
+    if (scope.kind === "full" || busy || result.error) {
+      logPassSummary(this.logger, result);
+      if (scope.kind === "full") this.logger.debug(`full pass (${reason}) done`);
+    }
+    this.deps.onState(result.error ? `stopped: ${result.error}` : "idle");
+  }
+
+  private async startWatching() {
+    const { set } = this.deps;
+    try {
+      this.watch = await watchTree(
+        set.path,
+        set.ignore,
+        (events) => this.onEvents(events),
+        (error) => {
+          this.logger.warn(`watcher error, running a full pass: ${error.message}`);
+          this.requestFullPass("watcher error");
+        },
+      );
+    } catch (error) {
+      this.logger.error(
+        `cannot watch ${set.path}: ${error instanceof Error ? error.message : String(error)}; relying on passes`,
+      );
+    }
+  }
+
+  private onEvents(events: FileEvent[]) {
+    const { journal, set } = this.deps;
+    journal.transaction(() => {
+      for (const event of events) journal.addPending(set.name, event.path, event.type);
+    });
+    if (this.burst.record(events.length)) {
+      clearTimeout(this.burstTimer);
+      this.burstTimer = setTimeout(() => this.requestFullPass("after a burst of events"), BURST_QUIET_MS);
+    }
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        void this.enqueue(() => this.flushPending());
+      }, set.debounceMs);
+    }
+  }
+
+  /** Syncs the paths the watcher reported: files by key, directories (created or deleted) by subtree. */
+  private async flushPending() {
+    const { journal, set } = this.deps;
+    const pending = journal.transaction(() => {
+      const rows = journal.pendingPaths(set.name, BATCH_LIMIT);
+      journal.removePending(
+        set.name,
+        rows.map((row) => row.path),
+      );
+      return rows;
+    });
+    if (pending.length === 0) return;
+    const keys: string[] = [];
+    const subtrees: string[] = [];
+    for (const { path } of pending) {
+      const isDir = await lstat(absolutePath(set.path, path)).then(
+        (stats) => stats.isDirectory(),
+        () => false,
+      );
+      if (isDir || journal.getFile(set.name, `${path}/`)) subtrees.push(`${path}/`);
+      if (!isDir) keys.push(path);
+    }
+    try {
+      if (keys.length > 0) await this.runScoped({ kind: "keys", keys }, "file events");
+      for (const dirKey of outermost(subtrees))
+        await this.runScoped({ kind: "subtree", dirKey }, "directory event");
+    } catch (error) {
+      journal.transaction(() => {
+        for (const row of pending) journal.addPending(set.name, row.path, row.reason);
+      });
+      throw error;
+    }
+    if (journal.countPending(set.name) > 0) {
+      this.flushTimer ??= setTimeout(() => {
+        this.flushTimer = undefined;
+        void this.enqueue(() => this.flushPending());
+      }, set.debounceMs);
+    }
+  }
+
+  private async pollChangeLog() {
+    const { journal, datastore, set, config } = this.deps;
+    this.logCursor ??= journal.getSetState(set.name).lastLogKey ?? cursorAt(set.name, Date.now());
+    const batch = await readChangeLog(
+      datastore,
+      journal,
+      set.name,
+      config.machine,
+      this.logCursor,
+      config.clockSkewMs,
+    );
+    if (batch.paths.length > 0) await this.runScoped({ kind: "keys", keys: batch.paths }, "change log");
+    journal.transaction(() => {
+      for (const record of batch.records) journal.markLogApplied(set.name, record);
+    });
+    if (batch.cursor) {
+      this.logCursor = batch.cursor;
+      journal.updateSetState(set.name, { lastLogKey: batch.cursor });
+      journal.pruneAppliedLog(set.name, cursorAt(set.name, Date.now() - config.logRetentionMs));
+    }
+  }
+}
+
+/** Directory keys not inside another one of the list. */
+function outermost(dirKeys: string[]): string[] {
+  const sorted = [...new Set(dirKeys)].sort(compareKeys);
+  const result: string[] = [];
+  for (const key of sorted) {
+    if (!result.some((outer) => key.startsWith(outer))) result.push(key);
+  }
+  return result;
+}

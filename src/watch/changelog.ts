@@ -1,0 +1,70 @@
+import type { Datastore } from "../datastore/types.js";
+import type { Journal } from "../journal/journal.js";
+import { compactTimestamp, logPrefix, parseCompactTimestamp } from "../reconcile/layout.js";
+
+const TIMESTAMP_LENGTH = compactTimestamp(0).length;
+
+/** The machine that wrote a change-log record, from its key `<timestamp>-<machine>-<seq>`. */
+export function recordMachine(set: string, key: string): string | undefined {
+  const name = key.slice(logPrefix(set).length);
+  const rest = name.slice(TIMESTAMP_LENGTH + 1);
+  const lastDash = rest.lastIndexOf("-");
+  return lastDash > 0 ? rest.slice(0, lastDash) : undefined;
+}
+
+export interface ChangeLogBatch {
+  /** Entry keys changed by other machines since the last read. */
+  paths: string[];
+  /** Record keys read (to mark applied once their paths are synced). */
+  records: string[];
+  /** The newest record key seen, the next cursor. */
+  cursor: string | undefined;
+}
+
+async function readBody(datastore: Datastore, key: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await datastore.get(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Reads the change-log records other machines wrote since `cursor`. Listing restarts a clock-skew window
+ * before the cursor (a machine whose clock runs behind writes keys that sort earlier), and records already
+ * applied are skipped, so no record is missed and none is applied twice.
+ */
+export async function readChangeLog(
+  datastore: Datastore,
+  journal: Journal,
+  set: string,
+  machine: string,
+  cursor: string,
+  clockSkewMs: number,
+): Promise<ChangeLogBatch> {
+  const prefix = logPrefix(set);
+  const cursorTime = parseCompactTimestamp(cursor.slice(prefix.length)) ?? Date.now();
+  const startAfter = prefix + compactTimestamp(cursorTime - clockSkewMs);
+  const paths = new Set<string>();
+  const records: string[] = [];
+  let newest: string | undefined;
+  for await (const info of datastore.list(prefix, { startAfter })) {
+    if (newest === undefined || info.key > newest) newest = info.key;
+    if (journal.isLogApplied(set, info.key)) continue;
+    records.push(info.key);
+    if (recordMachine(set, info.key) === machine) continue;
+    for (const line of (await readBody(datastore, info.key)).split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        const record = JSON.parse(line) as { path?: unknown };
+        if (typeof record.path === "string") paths.add(record.path);
+      } catch {
+        // A damaged line: the safety pass covers whatever it described.
+      }
+    }
+  }
+  return { paths: [...paths], records, cursor: newest && newest > cursor ? newest : undefined };
+}
+
+/** The cursor that starts reading at `at` (used after a full pass, which already applied everything older). */
+export function cursorAt(set: string, at: number): string {
+  return logPrefix(set) + compactTimestamp(at);
+}

@@ -1,0 +1,203 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { snapshot, startFederation, writeTree, type Federation } from "../helpers/federation.js";
+
+function assertSameTrees(fed: Federation, options: { mtimes?: boolean } = {}) {
+  const [first, ...rest] = fed.agents.map((agent) => snapshot(agent.root(), options));
+  for (const [i, other] of rest.entries()) {
+    assert.deepEqual(
+      Object.fromEntries(other!),
+      Object.fromEntries(first!),
+      `agent ${fed.agents[i + 1]!.name} differs from a`,
+    );
+  }
+}
+
+async function syncAll(fed: Federation, rounds = 1) {
+  for (let round = 0; round < rounds; round++) {
+    for (const agent of fed.agents) await fed.sync(agent);
+  }
+}
+
+describe("heavyweight passes between three machines", () => {
+  let fed: Federation;
+  before(async () => {
+    fed = await startFederation(3);
+  });
+  after(async () => {
+    await fed.close();
+  });
+
+  test("files, modes, mtimes, symlinks and empty dirs created on different machines converge", async () => {
+    const [a, b, c] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0], (typeof fed.agents)[0]];
+    writeTree(a.root(), {
+      "index.html": "<h1>hi</h1>",
+      "css/site.css": "body{}",
+      "deep/er/still/file.txt": "deep",
+    });
+    chmodSync(a.path("index.html"), 0o600);
+    utimesSync(a.path("css/site.css"), new Date("2024-01-02T03:04:05Z"), new Date("2024-01-02T03:04:05Z"));
+    symlinkSync("css/site.css", a.path("style-link"));
+    mkdirSync(a.path("uploads/empty"), { recursive: true });
+    writeTree(b.root(), {
+      "from-b.txt": "b wrote this",
+      "name with spaces #?%+.txt": "odd",
+      "ünïcødé/ファイル.txt": "u",
+    });
+    writeTree(c.root(), { "0123": "digits" });
+    await syncAll(fed, 2);
+    assertSameTrees(fed, { mtimes: true });
+    const tree = snapshot(c.root(), { mtimes: true });
+    assert.equal(tree.get("index.html")?.mode, 0o600);
+    assert.equal(tree.get("css/site.css")?.mtimeMs, Date.parse("2024-01-02T03:04:05Z"));
+    assert.equal(tree.get("style-link")?.target, "css/site.css");
+    assert.equal(tree.get("uploads/empty/")?.type, "dir");
+    assert.equal(readFileSync(c.path("ünïcødé/ファイル.txt"), "utf8"), "u");
+    assert.equal(readFileSync(a.path("0123"), "utf8"), "digits");
+  });
+
+  test("an edit and a delete on different machines both propagate", async () => {
+    const [a, b] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0]];
+    writeFileSync(a.path("index.html"), "<h1>edited on a</h1>");
+    rmSync(b.path("from-b.txt"));
+    await syncAll(fed, 2);
+    assertSameTrees(fed);
+    assert.equal(readFileSync(fed.agents[2]!.path("index.html"), "utf8"), "<h1>edited on a</h1>");
+    assert.equal(existsSync(fed.agents[2]!.path("from-b.txt")), false);
+  });
+
+  test("edit on A and delete on B: the modification wins everywhere", async () => {
+    const [a, b] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0]];
+    writeFileSync(a.path("css/site.css"), "body{color:red}");
+    rmSync(b.path("css/site.css"));
+    await fed.sync(a);
+    await fed.sync(b);
+    await syncAll(fed);
+    assertSameTrees(fed);
+    assert.equal(readFileSync(b.path("css/site.css"), "utf8"), "body{color:red}");
+  });
+
+  test("the same file edited on A and B: a conflict copy everywhere, both contents kept", async () => {
+    const [a, b] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0]];
+    writeFileSync(a.path("deep/er/still/file.txt"), "version from a");
+    utimesSync(a.path("deep/er/still/file.txt"), new Date(), new Date(Date.now() - 60_000));
+    writeFileSync(b.path("deep/er/still/file.txt"), "version from b (newer)");
+    await fed.sync(a);
+    const result = await fed.sync(b);
+    assert.match(result.stderr, /conflict: both sides changed deep\/er\/still\/file\.txt/);
+    await syncAll(fed);
+    assertSameTrees(fed);
+    const names = readdirSync(fed.agents[2]!.path("deep/er/still")).sort();
+    assert.equal(names.length, 2, names.join(", "));
+    const copy = names.find((n) => n.startsWith("file.fedsync-conflict-"))!;
+    assert.match(copy, /^file\.fedsync-conflict-\d{8}-\d{6}-machine-a\.txt$/);
+    assert.equal(
+      readFileSync(fed.agents[2]!.path("deep/er/still/file.txt"), "utf8"),
+      "version from b (newer)",
+    );
+    assert.equal(readFileSync(fed.agents[2]!.path(`deep/er/still/${copy}`), "utf8"), "version from a");
+    const listed = await fed.run(b, ["conflicts", "--json"]);
+    assert.equal(listed.code, 0);
+    const conflicts = JSON.parse(listed.stdout) as { path: string; copyPath: string; loser: string }[];
+    assert.deepEqual(
+      conflicts.map((c) => [c.path, c.copyPath, c.loser]),
+      [["deep/er/still/file.txt", `deep/er/still/${copy}`, "machine-a"]],
+    );
+  });
+
+  test("a renamed directory of 1,000 files arrives renamed, the old name gone", async () => {
+    const [a, b] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0]];
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 1000; i++) files[`assets/img-${i}.txt`] = `image ${i}`;
+    for (let i = 0; i < 1200; i++) files[`pages/p-${i}.html`] = `page ${i}`;
+    writeTree(a.root(), files);
+    await syncAll(fed);
+    renameSync(a.path("assets"), a.path("static"));
+    await syncAll(fed, 2);
+    assertSameTrees(fed);
+    assert.equal(existsSync(b.path("assets")), false);
+    assert.equal(readdirSync(b.path("static")).length, 1000);
+    assert.equal(readFileSync(b.path("static/img-999.txt"), "utf8"), "image 999");
+  });
+
+  test("a file replaced by a directory (and back) converges", async () => {
+    const [a, b] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0]];
+    writeFileSync(a.path("switch"), "a file");
+    await syncAll(fed);
+    rmSync(a.path("switch"));
+    writeTree(a.root(), { "switch/inside.txt": "now a dir" });
+    await syncAll(fed, 2);
+    assertSameTrees(fed);
+    assert.equal(readFileSync(b.path("switch/inside.txt"), "utf8"), "now a dir");
+    rmSync(b.path("switch"), { recursive: true });
+    writeFileSync(b.path("switch"), "a file again");
+    await syncAll(fed, 2);
+    assertSameTrees(fed);
+    assert.equal(readFileSync(a.path("switch"), "utf8"), "a file again");
+  });
+
+  test("a machine offline while others delete and add: deletions applied, nothing resurrected", async () => {
+    const [a, b, c] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0], (typeof fed.agents)[0]];
+    rmSync(a.path("pages/p-1.html"));
+    rmSync(a.path("index.html"));
+    writeFileSync(b.path("added-while-c-away.txt"), "new");
+    await fed.sync(a);
+    await fed.sync(b);
+    await fed.sync(a);
+    await fed.sync(c);
+    await syncAll(fed);
+    assertSameTrees(fed);
+    assert.equal(existsSync(c.path("index.html")), false);
+    assert.equal(existsSync(a.path("index.html")), false);
+    assert.equal(readFileSync(c.path("added-while-c-away.txt"), "utf8"), "new");
+  });
+
+  test("an emptied or missing set root trips the guard and the bucket keeps its copy", async () => {
+    const [a, b] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0]];
+    const before = snapshot(b.root());
+    renameSync(a.root(), `${a.root()}.moved`);
+    const missing = await fed.sync(a, [], 1);
+    assert.match(missing.stderr, /set root .* is missing but the journal knows \d+ entries/);
+    mkdirSync(a.root());
+    const emptied = await fed.sync(a, [], 1);
+    assert.match(emptied.stderr, /set root .* is empty but the journal knows \d+ entries/);
+    await fed.sync(b);
+    assert.deepEqual(snapshot(b.root()), before);
+    rmSync(a.root(), { recursive: true });
+    renameSync(`${a.root()}.moved`, a.root());
+    await fed.sync(a);
+    assertSameTrees(fed);
+  });
+
+  test("deleting most of a set trips the ratio guard until --allow-mass-delete", async () => {
+    const [a, b] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0]];
+    rmSync(a.path("pages"), { recursive: true });
+    rmSync(a.path("static"), { recursive: true });
+    const tripped = await fed.sync(a, [], 1);
+    assert.match(
+      tripped.stderr,
+      /deletion guard: this pass would delete \d+ of \d+ entries on the bucket side/,
+    );
+    await fed.sync(b);
+    assert.equal(readdirSync(b.path("pages")).length, 1199);
+    const dry = await fed.sync(a, ["--dry-run", "--allow-mass-delete"]);
+    assert.match(dry.stdout, /web\tdelete-remote\tpages\/p-0\.html/);
+    await fed.sync(a, ["--allow-mass-delete"]);
+    await fed.sync(b, ["--allow-mass-delete"]);
+    assert.equal(existsSync(b.path("pages")), false);
+    assert.equal(existsSync(join(b.root(), "static")), false);
+  });
+});
