@@ -9,6 +9,7 @@ import { BurstDetector } from "../watch/burst.js";
 import { cursorAt, readChangeLog } from "../watch/changelog.js";
 import { watchTree, type FileEvent, type TreeWatch } from "../watch/watcher.js";
 import { compareKeys } from "../scan/entry.js";
+import { objectKeyToEntryKey } from "../scan/keys.js";
 import { logPassSummary } from "../cli/sync.js";
 
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
@@ -31,6 +32,8 @@ export interface SetRunnerDeps {
 const MAX_BACKOFF_MS = 60_000;
 /** Pending paths handled in one lightweight batch. */
 const BATCH_LIMIT = 5000;
+/** Notifications arriving within this window are synced together. */
+const REMOTE_BATCH_MS = 50;
 /** Quiet time after a burst before the follow-up full pass. */
 const BURST_QUIET_MS = 1000;
 
@@ -62,6 +65,10 @@ export class SetRunner {
   private backoffMs = 0;
   private fullPassQueued = false;
   private logCursor?: string;
+  private listener?: { close(): void };
+  private listenBackoffMs = 0;
+  private remoteKeys = new Set<string>();
+  private remoteTimer?: NodeJS.Timeout;
   private readonly logger: Logger;
 
   constructor(private readonly deps: SetRunnerDeps) {
@@ -74,7 +81,10 @@ export class SetRunner {
   }
 
   async start(): Promise<void> {
-    if (this.deps.set.method === "lightweight") await this.startWatching();
+    if (this.deps.set.method === "lightweight") {
+      await this.startWatching();
+      this.listen();
+    }
     this.requestFullPass("start");
     if (this.deps.set.method === "lightweight") {
       this.every(this.deps.set.pollIntervalMs, () => this.enqueue(() => this.pollChangeLog()));
@@ -90,13 +100,45 @@ export class SetRunner {
     for (const timer of this.timers) clearTimeout(timer);
     clearTimeout(this.flushTimer);
     clearTimeout(this.burstTimer);
+    clearTimeout(this.remoteTimer);
+    this.listener?.close();
     await this.watch?.close().catch(() => undefined);
     await this.queue;
   }
 
-  /** A burst of changes on a path reported by the bucket's notifications. */
-  remoteChanged(keys: string[]): void {
-    this.enqueue(() => this.runScoped({ kind: "keys", keys }, "remote change"));
+  /**
+   * Follows the bucket's notifications for the set's prefix: the fast incoming path. Objects this machine
+   * already has (its own uploads, by ETag) are skipped; the rest are synced in small batches. The stream is
+   * best effort, so a break only means a reconnect with backoff; the change-log poll covers the gap.
+   */
+  private listen() {
+    const { datastore, set, journal } = this.deps;
+    this.listener = datastore.listen(
+      set.prefix,
+      (objectKey, etag) => {
+        this.listenBackoffMs = 0;
+        const mapped = objectKeyToEntryKey(set.prefix, objectKey);
+        if ("refused" in mapped) return;
+        if (etag && journal.getFile(set.name, mapped.key)?.remoteEtag === etag) return;
+        this.remoteKeys.add(mapped.key);
+        this.remoteTimer ??= setTimeout(() => {
+          this.remoteTimer = undefined;
+          const keys = [...this.remoteKeys];
+          this.remoteKeys.clear();
+          void this.enqueue(() => this.runScoped({ kind: "keys", keys }, "bucket notification"));
+        }, REMOTE_BATCH_MS);
+      },
+      (error) => {
+        if (this.stopped) return;
+        this.listenBackoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1000, this.listenBackoffMs * 2));
+        this.logger.debug(`bucket notifications interrupted (${error.message}); reconnecting`);
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          if (!this.stopped) this.listen();
+        }, this.listenBackoffMs);
+        this.timers.add(timer);
+      },
+    );
   }
 
   private every(intervalMs: number, fn: () => void) {

@@ -10,14 +10,16 @@ export interface SyncOptions extends GlobalOptions {
   allowMassDelete?: boolean;
 }
 
+/** One line per pass; a guard trip was already logged by the pass itself. */
 export function logPassSummary(logger: Logger, result: PassResult): void {
+  if (result.guardTripped) return;
   const { counts } = result;
   const text =
     `pass ${result.ok ? "complete" : "finished with errors"}: ${counts.uploaded} up, ${counts.downloaded} down, ` +
     `${counts.deletedLocal} deleted here, ${counts.deletedRemote} deleted remotely, ${counts.conflicts} conflicts, ` +
     `${counts.failed} failed, ${formatBytes(counts.bytesUp)} up, ${formatBytes(counts.bytesDown)} down, ` +
     `${(result.durationMs / 1000).toFixed(2)} s`;
-  logger[result.ok ? "info" : "error"](result.error ?? text, {
+  logger[result.ok ? "info" : "error"](text, {
     set: result.set,
     ...counts,
     durationMs: result.durationMs,

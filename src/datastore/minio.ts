@@ -479,6 +479,36 @@ class MinioDatastore implements Datastore {
     }
   }
 
+  listen(
+    prefix: string,
+    onKey: (key: string, etag: string | undefined) => void,
+    onError: (error: Error) => void,
+  ): { close(): void } {
+    const poller = this.client.listenBucketNotification(this.bucket, prefix, "", [
+      "s3:ObjectCreated:*",
+      "s3:ObjectRemoved:*",
+    ]);
+    let closed = false;
+    poller.on("notification", (event: unknown) => {
+      const object = (event as { s3?: { object?: { key?: unknown; eTag?: unknown } } }).s3?.object;
+      const etag = typeof object?.eTag === "string" ? object.eTag.replace(/"/g, "") : undefined;
+      // Keys arrive form-encoded, as in S3 event records.
+      if (typeof object?.key === "string") onKey(decodeURIComponent(object.key.replace(/\+/g, " ")), etag);
+    });
+    poller.on("error", (error: unknown) => {
+      if (closed) return;
+      closed = true;
+      poller.stop();
+      onError(this.fail(error, "listen for bucket notifications"));
+    });
+    return {
+      close() {
+        closed = true;
+        poller.stop();
+      },
+    };
+  }
+
   requestCounts(): Record<string, number> {
     return this.counts();
   }

@@ -61,6 +61,16 @@ export interface Datastore {
   get(key: string): Promise<Readable>;
   /** Deletes keys in batches; a key that is already gone is not an error. */
   delete(keys: string[]): Promise<void>;
+  /**
+   * Follows object creations and removals under `prefix` as the server reports them (MinIO's
+   * ListenBucketNotification). Best effort: nothing is replayed, and `onError` is called once when the stream
+   * breaks, after which the caller decides whether to listen again.
+   */
+  listen(
+    prefix: string,
+    onKey: (key: string, etag: string | undefined) => void,
+    onError: (error: Error) => void,
+  ): { close(): void };
   /** Requests made since creation, by S3 operation name (for tests and benchmarks). */
   requestCounts(): Record<string, number>;
 }

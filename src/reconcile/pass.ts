@@ -12,7 +12,7 @@ import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
 import { baseOf, type PassItem } from "./item.js";
-import { absolutePath, TEMP_PREFIX } from "./localfs.js";
+import { absolutePath, removeStaleTemp, TEMP_PREFIX } from "./localfs.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
 import { joinKeys, joinTree, UnknownSubtrees, type Joined, type PassScope } from "./sources.js";
@@ -101,7 +101,8 @@ async function checkRoot(set: SetConfig, journalCount: number, options: PassOpti
   }
   if (!rootStats.isDirectory())
     throw new GuardError(`set root ${set.path} is not a directory; nothing synced`);
-  if (journalCount > 0 && !options.allowMassDelete && (await rootIsEmpty(set.path))) {
+  // A set of a few files may be emptied on purpose; the ratio guard's floor applies here too.
+  if (journalCount > GUARD_MIN_DELETIONS && !options.allowMassDelete && (await rootIsEmpty(set.path))) {
     throw new GuardError(
       `set root ${set.path} is empty but the journal knows ${journalCount} entries (emptied or unmounted?); nothing deleted (${massDeleteHint(set)})`,
     );
@@ -220,10 +221,23 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   }
 
   const sourceDeps = { set, journal, datastore, logger };
+  // Temp files met by a full pass are left by an interrupted run (a crash, a kill): remove them.
+  const tempRemovals: Promise<boolean>[] = [];
+  const onTempFile =
+    full && !options.dryRun
+      ? (key: string) => {
+          tempRemovals.push(
+            removeStaleTemp(set.path, key).catch((error: unknown) => {
+              logger.warn(`cannot remove stale temp file ${key}: ${(error as Error).message}`, { path: key });
+              return false;
+            }),
+          );
+        }
+      : undefined;
   const joined =
     scope.kind === "keys"
       ? joinKeys(sourceDeps, scope.keys)
-      : joinTree(sourceDeps, scope.kind === "subtree" ? scope.dirKey : "");
+      : joinTree(sourceDeps, scope.kind === "subtree" ? scope.dirKey : "", onTempFile);
   const limit = pLimit(config.concurrency);
   const running = new Set<Promise<void>>();
   const localDeletes: PassItem[] = [];
@@ -310,6 +324,8 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     if (limit.pendingCount > config.concurrency * 4) await Promise.race(running);
   }
   await Promise.all(running);
+  const staleTemps = (await Promise.all(tempRemovals)).filter(Boolean).length;
+  if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
 
   if (full && journalCount > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(

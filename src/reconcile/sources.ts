@@ -77,13 +77,20 @@ function* journalRows(rows: Iterable<FileRow>, ignored: (key: string) => boolean
   }
 }
 
-/** The sorted, merged view of a set (or a subtree of it): local scan, journal, bucket and tombstones. */
-export function joinTree(deps: SourceDeps, dirKey: string): AsyncGenerator<Joined> {
+/**
+ * The sorted, merged view of a set (or a subtree of it): local scan, journal, bucket and tombstones.
+ * `onTempFile` hears of each temp file the scan skips.
+ */
+export function joinTree(
+  deps: SourceDeps,
+  dirKey: string,
+  onTempFile?: (key: string) => void,
+): AsyncGenerator<Joined> {
   const { set, journal } = deps;
   const test = compileIgnore(set.ignore);
   const ignored = (key: string) => isIgnoredKey(test, key);
   return mergeByKey<{ local: LocalItem; row: KeyedRow; remote: Listed; tombstone: Listed }>({
-    local: localItems(scanSubtree(set.path, dirKey, { ignore: set.ignore })),
+    local: localItems(scanSubtree(set.path, dirKey, { ignore: set.ignore, onTempFile })),
     row: journalRows(
       dirKey === "" ? journal.filesInOrder(set.name) : journal.filesUnder(set.name, dirKey),
       ignored,
@@ -93,25 +100,35 @@ export function joinTree(deps: SourceDeps, dirKey: string): AsyncGenerator<Joine
   });
 }
 
-/** The same view for individual keys: one lstat, one journal lookup and one or two HEADs per key. */
-export async function* joinKeys(deps: SourceDeps, keys: string[]): AsyncGenerator<Joined> {
+/** Keys looked up at once by joinKeys (each costs an lstat, a journal read and one or two HEADs). */
+const KEY_LOOKUP_BATCH = 64;
+
+async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
   const { set, journal, datastore } = deps;
-  const test = compileIgnore(set.ignore);
+  const joined: Joined = { key };
+  const local = await statEntry(set.path, key);
+  if (local && "reason" in local) joined.local = { key, problem: local };
+  else if (local && local.key === key) joined.local = { key, entry: local };
+  const row = journal.getFile(set.name, key);
+  if (row) joined.row = { ...row, key };
+  const info = await datastore.stat(entryKeyToObjectKey(set.prefix, key));
+  if (info) joined.remote = { key, info };
+  if (joined.local?.entry && !row && !info) {
+    const tombstone = await datastore.stat(tombstonePrefix(set.name) + key);
+    if (tombstone) joined.tombstone = { key, info: tombstone };
+  }
+  return joined;
+}
+
+/** The same view for individual keys, in key order, looked up a batch at a time. */
+export async function* joinKeys(deps: SourceDeps, keys: string[]): AsyncGenerator<Joined> {
+  const test = compileIgnore(deps.set.ignore);
   const unique = [...new Set(keys)].filter((key) => !isIgnoredKey(test, key)).sort(compareKeys);
-  for (const key of unique) {
-    const joined: Joined = { key };
-    const local = await statEntry(set.path, key);
-    if (local && "reason" in local) joined.local = { key, problem: local };
-    else if (local && local.key === key) joined.local = { key, entry: local };
-    const row = journal.getFile(set.name, key);
-    if (row) joined.row = { ...row, key };
-    const info = await datastore.stat(entryKeyToObjectKey(set.prefix, key));
-    if (info) joined.remote = { key, info };
-    if (joined.local?.entry && !row && !info) {
-      const tombstone = await datastore.stat(tombstonePrefix(set.name) + key);
-      if (tombstone) joined.tombstone = { key, info: tombstone };
+  for (let start = 0; start < unique.length; start += KEY_LOOKUP_BATCH) {
+    const batch = unique.slice(start, start + KEY_LOOKUP_BATCH);
+    for (const joined of await Promise.all(batch.map((key) => lookUpKey(deps, key)))) {
+      if (joined.local || joined.row || joined.remote || joined.tombstone) yield joined;
     }
-    if (joined.local || joined.row || joined.remote || joined.tombstone) yield joined;
   }
 }
 
