@@ -2,6 +2,7 @@ import { lstat } from "node:fs/promises";
 import type { Config, SetConfig } from "../config/types.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
+import { journalDamageHint } from "../journal/errors.js";
 import type { Logger } from "../log/index.js";
 import { absolutePath } from "../reconcile/localfs.js";
 import { runPass, type PassResult, type PassScope } from "../reconcile/pass.js";
@@ -32,6 +33,8 @@ export interface SetRunnerDeps {
 const MAX_BACKOFF_MS = 60_000;
 /** Pending paths handled in one lightweight batch. */
 const BATCH_LIMIT = 5000;
+/** From this many changed keys on, a full pass (a listing) is cheaper than looking each key up. */
+const KEYS_BEFORE_FULL_PASS = 500;
 /** Notifications arriving within this window are synced together. */
 const REMOTE_BATCH_MS = 50;
 /** Quiet time after a burst before the follow-up full pass. */
@@ -69,6 +72,7 @@ export class SetRunner {
   private listenBackoffMs = 0;
   private remoteKeys = new Set<string>();
   private remoteTimer?: NodeJS.Timeout;
+  private remoteBatchRunning = false;
   private readonly logger: Logger;
 
   constructor(private readonly deps: SetRunnerDeps) {
@@ -121,12 +125,7 @@ export class SetRunner {
         if ("refused" in mapped) return;
         if (etag && journal.getFile(set.name, mapped.key)?.remoteEtag === etag) return;
         this.remoteKeys.add(mapped.key);
-        this.remoteTimer ??= setTimeout(() => {
-          this.remoteTimer = undefined;
-          const keys = [...this.remoteKeys];
-          this.remoteKeys.clear();
-          void this.enqueue(() => this.runScoped({ kind: "keys", keys }, "bucket notification"));
-        }, REMOTE_BATCH_MS);
+        this.scheduleRemoteBatch();
       },
       (error) => {
         if (this.stopped) return;
@@ -139,6 +138,30 @@ export class SetRunner {
         this.timers.add(timer);
       },
     );
+  }
+
+  /**
+   * Hands the notified keys over once the previous batch is done, so a stream of notifications during a
+   * burst collects into large batches (and then into one full pass) instead of many small lookups.
+   */
+  private scheduleRemoteBatch() {
+    this.remoteTimer ??= setTimeout(() => {
+      this.remoteTimer = undefined;
+      if (this.remoteBatchRunning) {
+        this.scheduleRemoteBatch();
+        return;
+      }
+      const keys = [...this.remoteKeys];
+      this.remoteKeys.clear();
+      if (keys.length >= KEYS_BEFORE_FULL_PASS) {
+        this.requestFullPass(`${keys.length} remote changes at once`);
+        return;
+      }
+      this.remoteBatchRunning = true;
+      void this.enqueue(() => this.runScoped({ kind: "keys", keys }, "bucket notification")).finally(
+        () => (this.remoteBatchRunning = false),
+      );
+    }, REMOTE_BATCH_MS);
   }
 
   private every(intervalMs: number, fn: () => void) {
@@ -184,9 +207,10 @@ export class SetRunner {
       return;
     }
     const message = error instanceof Error ? error.message : String(error);
-    this.logger.error(`pass failed: ${message}`);
-    this.deps.journal.updateSetState(this.deps.set.name, { lastError: message });
-    this.deps.onState(`error: ${message}`);
+    const damage = journalDamageHint(error);
+    this.logger.error(`pass failed: ${message}${damage ? `; ${damage}` : ""}`);
+    if (!damage) this.deps.journal.updateSetState(this.deps.set.name, { lastError: message });
+    this.deps.onState(`error: ${damage ?? message}`);
   }
 
   requestFullPass(reason: string): void {
@@ -277,6 +301,11 @@ export class SetRunner {
       return rows;
     });
     if (pending.length === 0) return;
+    if (pending.length >= KEYS_BEFORE_FULL_PASS) {
+      // Two HEADs per key cost more than listing the set 1,000 keys a request: scan it all instead.
+      this.requestFullPass(`${pending.length} local changes at once`);
+      return;
+    }
     const keys: string[] = [];
     const subtrees: string[] = [];
     for (const { path } of pending) {
@@ -284,7 +313,10 @@ export class SetRunner {
         (stats) => stats.isDirectory(),
         () => false,
       );
-      if (isDir || journal.getFile(set.name, `${path}/`)) subtrees.push(`${path}/`);
+      if (isDir || journal.getFile(set.name, `${path}/`)) {
+        subtrees.push(`${path}/`);
+        keys.push(`${path}/`);
+      }
       if (!isDir) keys.push(path);
     }
     try {
@@ -316,7 +348,9 @@ export class SetRunner {
       this.logCursor,
       config.clockSkewMs,
     );
-    if (batch.paths.length > 0) await this.runScoped({ kind: "keys", keys: batch.paths }, "change log");
+    if (batch.paths.length >= KEYS_BEFORE_FULL_PASS)
+      this.requestFullPass(`${batch.paths.length} remote changes at once`);
+    else if (batch.paths.length > 0) await this.runScoped({ kind: "keys", keys: batch.paths }, "change log");
     journal.transaction(() => {
       for (const record of batch.records) journal.markLogApplied(set.name, record);
     });

@@ -23,6 +23,11 @@ export interface LocalItem {
 export interface Listed {
   key: string;
   info: ObjectInfo;
+  /**
+   * The object is the version its journal row last agreed with (same ETag and Last-Modified), so its
+   * metadata was not fetched: the row says what it holds.
+   */
+  current?: boolean;
 }
 
 export type KeyedRow = FileRow & { key: string };
@@ -50,13 +55,97 @@ async function* localItems(scan: AsyncIterable<ScanItem>): AsyncGenerator<LocalI
   }
 }
 
-async function* listed(
+type ListedObject = Pick<Listed, "info" | "current">;
+
+async function* withMetadata(datastore: Datastore, prefix: string): AsyncGenerator<ListedObject> {
+  for await (const info of datastore.list(prefix, { withMetadata: true })) yield { info };
+}
+
+/** Objects per listing page (the S3 maximum). */
+const PAGE_SIZE = 1000;
+/** A page where more than this many objects differ from the journal makes the next one fetched with metadata. */
+const NEWS_PER_PAGE = PAGE_SIZE / 10;
+
+interface Page {
+  items: ObjectInfo[];
+  truncated: boolean;
+  detailed: boolean;
+}
+
+/**
+ * The set's objects, listed without user metadata where they are the versions their journal rows last agreed
+ * with (same ETag and Last-Modified): a metadata listing costs MinIO about twice as much, and only a new or
+ * changed object's metadata is ever read. A page is fetched with metadata when the journal expects news in
+ * it (rows written by uploads, whose objects' Last-Modified it has not seen, or a previous page full of
+ * news), and listed again with metadata when a page fetched without holds news after all.
+ */
+async function* againstJournal(
   deps: SourceDeps,
   prefix: string,
   under: string,
   ignored: (key: string) => boolean,
+): AsyncGenerator<ListedObject> {
+  const { datastore, journal, set } = deps;
+  const entryKey = (objectKey: string) => objectKey.slice(prefix.length);
+  const countNews = (items: ObjectInfo[]) => {
+    const rows = journal.remoteVersionsBetween(
+      set.name,
+      entryKey(items[0]!.key),
+      entryKey(items[items.length - 1]!.key),
+    );
+    return items.filter((info) => {
+      const mapped = objectKeyToEntryKey(prefix, info.key);
+      if ("refused" in mapped || ignored(mapped.key)) return false;
+      const row = rows.get(mapped.key);
+      return row?.etag !== info.etag || row.lastModified !== info.lastModified.getTime();
+    }).length;
+  };
+  const fetchPage = (startAfter: string | undefined, detailed: boolean): Promise<Page> => {
+    const page = datastore
+      .listOnce(prefix + under, { withMetadata: detailed, startAfter })
+      .then((result) => ({ ...result, detailed }));
+    // Fetched while the caller works through the previous page; a failure surfaces when it is awaited.
+    page.catch(() => undefined);
+    return page;
+  };
+  /** The objects after `startAfter` up to `last`, again, with metadata. */
+  const refetch = async (startAfter: string | undefined, last: string): Promise<ListedObject[]> => {
+    const objects: ListedObject[] = [];
+    for (let after = startAfter; ;) {
+      const page = await fetchPage(after, true);
+      for (const info of page.items) {
+        if (compareKeys(info.key, last) > 0) return objects;
+        objects.push({ info });
+      }
+      if (!page.truncated || page.items.length === 0) return objects;
+      after = page.items[page.items.length - 1]!.key;
+    }
+  };
+  const expectsNews = (startAfter: string | undefined) =>
+    journal.hasUnlistedRowAfter(set.name, startAfter === undefined ? under : entryKey(startAfter), PAGE_SIZE);
+
+  let startAfter: string | undefined;
+  let pending: Promise<Page> | undefined = fetchPage(undefined, expectsNews(undefined));
+  while (pending) {
+    const page: Page = await pending;
+    if (page.items.length === 0) return;
+    const last = page.items[page.items.length - 1]!.key;
+    const news = countNews(page.items);
+    pending = page.truncated ? fetchPage(last, news > NEWS_PER_PAGE || expectsNews(last)) : undefined;
+    if (page.detailed) yield* page.items.map((info) => ({ info }));
+    else if (news === 0) yield* page.items.map((info) => ({ info, current: true }));
+    else yield* await refetch(startAfter, last);
+    startAfter = last;
+  }
+}
+
+async function* listed(
+  deps: SourceDeps,
+  prefix: string,
+  objects: AsyncIterable<ListedObject>,
+  ignored: (key: string) => boolean,
 ): AsyncGenerator<Listed> {
-  for await (const info of deps.datastore.list(prefix + under, { withMetadata: true })) {
+  for await (const { info, current } of objects) {
     const mapped = objectKeyToEntryKey(prefix, info.key);
     if ("refused" in mapped) {
       logOnce(
@@ -67,7 +156,7 @@ async function* listed(
       );
       continue;
     }
-    if (!ignored(mapped.key)) yield { key: mapped.key, info };
+    if (!ignored(mapped.key)) yield current ? { key: mapped.key, info, current } : { key: mapped.key, info };
   }
 }
 
@@ -89,15 +178,31 @@ export function joinTree(
   const { set, journal } = deps;
   const test = compileIgnore(set.ignore);
   const ignored = (key: string) => isIgnoredKey(test, key);
-  return mergeByKey<{ local: LocalItem; row: KeyedRow; remote: Listed; tombstone: Listed }>({
+  const merged = mergeByKey<{ local: LocalItem; row: KeyedRow; remote: Listed; tombstone: Listed }>({
     local: localItems(scanSubtree(set.path, dirKey, { ignore: set.ignore, onTempFile })),
     row: journalRows(
       dirKey === "" ? journal.filesInOrder(set.name) : journal.filesUnder(set.name, dirKey),
       ignored,
     ),
-    remote: listed(deps, set.prefix, dirKey, ignored),
-    tombstone: listed(deps, tombstonePrefix(set.name), dirKey, ignored),
+    remote: listed(deps, set.prefix, againstJournal(deps, set.prefix, dirKey, ignored), ignored),
+    tombstone: listed(
+      deps,
+      tombstonePrefix(set.name),
+      withMetadata(deps.datastore, tombstonePrefix(set.name) + dirKey),
+      ignored,
+    ),
   });
+  return dirKey === "" ? merged : withoutKey(merged, dirKey);
+}
+
+/**
+ * A subtree's own directory entry is not part of the subtree: the scan does not yield it, so the journal's and
+ * the bucket's records of it must not be joined either (they would read as "deleted locally").
+ */
+async function* withoutKey(joined: AsyncGenerator<Joined>, key: string): AsyncGenerator<Joined> {
+  for await (const item of joined) {
+    if (item.key !== key) yield item;
+  }
 }
 
 /** Keys looked up at once by joinKeys (each costs an lstat, a journal read and one or two HEADs). */
