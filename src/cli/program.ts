@@ -3,6 +3,9 @@ import { FEDSYNC_VERSION } from "../version.js";
 import { checkConfigCommand } from "./check-config.js";
 import { conflictsCommand } from "./conflicts.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
+import { historyCommand } from "./history.js";
+import { DEFAULT_LOG_LIMIT, logCommand, type LogOptions } from "./log.js";
+import { restoreCommand, type RestoreOptions } from "./restore.js";
 import { statusCommand } from "./status.js";
 import { syncCommand } from "./sync.js";
 import type { GlobalOptions } from "./runtime.js";
@@ -13,7 +16,9 @@ function buildProgram(done: (code: number) => void): Command {
     .version(FEDSYNC_VERSION, "-V, --version")
     .option("-c, --config <path>", "config file (default: $FEDSYNC_CONFIG or /etc/fedsync/fedsync.yaml)")
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Program options go before the command, so `restore --version ID` is not the program's --version.
+    .enablePositionalOptions();
   const globals = () => program.opts<GlobalOptions>();
 
   program
@@ -51,6 +56,36 @@ function buildProgram(done: (code: number) => void): Command {
     .command("check-config")
     .description("validate the config and exit (2 when it is invalid)")
     .action(() => done(checkConfigCommand(globals())));
+  program
+    .command("log")
+    .description("the changes this machine applied or published, newest first")
+    .option("-s, --set <name>", "only this set")
+    .option("-p, --path <glob>", "only paths matching this glob, or this path and everything under it")
+    .option("--since <time>", "only changes since then: a duration ago (2h, 7d) or a date and time")
+    .option("-m, --machine <name>", "only changes that came from this machine")
+    .option("-n, --limit <count>", `at most this many, 0 for all (default ${DEFAULT_LOG_LIMIT})`)
+    .option("--json", "machine-readable output")
+    .action((options: Omit<LogOptions, "config">) => done(logCommand({ ...globals(), ...options })));
+  program
+    .command("history")
+    .argument("<path>", "a file inside a set root, or set:relative/path")
+    .description("the known versions of one file: this machine's trash and the bucket's versions")
+    .option("--json", "machine-readable output")
+    .action(async (path: string, options: { json?: boolean }) =>
+      done(await historyCommand(path, { ...globals(), ...options })),
+    );
+  program
+    .command("restore")
+    .argument("<path>", "a file inside a set root, or set:relative/path")
+    .description(
+      "bring back a version of a file (by default the newest that differs from the local one), in place or elsewhere",
+    )
+    .option("--version <id>", "this version (as `fedsync history` lists them)")
+    .option("--at <time>", "the version current then: a duration ago (2h, 7d) or a date and time")
+    .option("--to <file>", "write it to this new file instead of in place")
+    .action(async (path: string, options: Omit<RestoreOptions, "config">) =>
+      done(await restoreCommand(path, { ...globals(), ...options })),
+    );
   return program;
 }
 

@@ -30,7 +30,15 @@ import {
   type ListPage,
 } from "./responses.js";
 import { createTransport } from "./transport.js";
-import type { Datastore, ListOptions, ObjectInfo, PutCondition } from "./types.js";
+import type {
+  BucketVersioning,
+  Datastore,
+  ListOptions,
+  ObjectInfo,
+  ObjectVersion,
+  PutCondition,
+} from "./types.js";
+import { parseVersioning, parseVersionsPage } from "./versions.js";
 import { isXmlSafe } from "./xml.js";
 
 export interface MinioDatastoreOptions {
@@ -477,6 +485,67 @@ class MinioDatastore implements Datastore {
         `delete ${failures.length} of ${keys.length} objects (first: ${first.key})`,
       );
     }
+  }
+
+  async versioning(): Promise<BucketVersioning> {
+    return this.retrying("read bucket versioning", async () => {
+      const response = await this.request({ method: "GET", query: "versioning" });
+      return parseVersioning(await readText(response));
+    });
+  }
+
+  async listVersions(key: string): Promise<ObjectVersion[]> {
+    const versions: ObjectVersion[] = [];
+    let marker: { keyMarker: string; versionIdMarker: string } | undefined;
+    // Versions are listed by key: those of `key` come first under the prefix, then longer keys.
+    while (true) {
+      const params = ["encoding-type=url", "max-keys=1000", "metadata=true", `prefix=${queryEscape(key)}`];
+      if (marker) {
+        params.push(`key-marker=${queryEscape(marker.keyMarker)}`);
+        params.push(`version-id-marker=${queryEscape(marker.versionIdMarker)}`);
+      }
+      const query = ["versions", ...params].join("&");
+      const page = await this.retrying(`list versions of ${key}`, async () => {
+        const response = await this.request({ method: "GET", query });
+        return parseVersionsPage(await readText(response));
+      });
+      versions.push(...page.versions.filter((version) => version.key === key));
+      if (!page.next || page.versions.some((version) => version.key !== key)) break;
+      marker = page.next;
+    }
+    for (const version of versions) {
+      if (!version.metadata) version.metadata = (await this.statVersion(key, version.versionId)).metadata;
+    }
+    return versions;
+  }
+
+  /** A version's user metadata, for servers whose version listing does not carry it. */
+  private async statVersion(key: string, versionId: string): Promise<{ metadata: Record<string, string> }> {
+    return this.retrying(`stat ${key} version ${versionId}`, async () => {
+      const query = `versionId=${queryEscape(versionId)}`;
+      const response = await this.request({ method: "HEAD", objectName: key, query });
+      response.resume();
+      return {
+        metadata: userMetadataFrom(
+          Object.entries(response.headers).flatMap(([name, value]): [string, string][] =>
+            typeof value === "string" ? [[name, value]] : [],
+          ),
+        ),
+      };
+    });
+  }
+
+  async getVersion(key: string, versionId: string): Promise<Readable> {
+    return this.retrying(`get ${key} version ${versionId}`, async () => {
+      try {
+        const query = `versionId=${queryEscape(versionId)}`;
+        return await this.request({ method: "GET", objectName: key, query });
+      } catch (error) {
+        const code = s3ErrorCode(error);
+        if (code === "NoSuchKey" || code === "NoSuchVersion") throw new NotFoundError(key);
+        throw error;
+      }
+    });
   }
 
   listen(

@@ -14,6 +14,17 @@ export interface ObjectInfo {
   metadata?: Record<string, string>;
 }
 
+/** One version of a key in a bucket with versioning (or the only one, `null`, in a bucket without). */
+export interface ObjectVersion extends ObjectInfo {
+  versionId: string;
+  isLatest: boolean;
+  /** A delete marker: the key was deleted at `lastModified`; it has no bytes and no metadata. */
+  deleteMarker: boolean;
+}
+
+/** A bucket's versioning state; a suspended bucket still holds the versions made while it was enabled. */
+export type BucketVersioning = "enabled" | "suspended" | "off";
+
 export interface PutCondition {
   /** Only create: fail with PreconditionFailedError if the key exists (If-None-Match: *). */
   ifNoneMatch?: boolean;
@@ -71,6 +82,15 @@ export interface Datastore {
     onKey: (key: string, etag: string | undefined) => void,
     onError: (error: Error) => void,
   ): { close(): void };
+  /** Whether the bucket keeps object versions. */
+  versioning(): Promise<BucketVersioning>;
+  /**
+   * Every version of exactly `key`, newest first, delete markers included. Metadata is present on each
+   * version that is not a delete marker.
+   */
+  listVersions(key: string): Promise<ObjectVersion[]>;
+  /** The bytes of one version. Fails with NotFoundError when the key or version does not exist. */
+  getVersion(key: string, versionId: string): Promise<Readable>;
   /** Requests made since creation, by S3 operation name (for tests and benchmarks). */
   requestCounts(): Record<string, number>;
 }

@@ -3,6 +3,16 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { EntryType } from "../scan/entry.js";
 import { JournalError } from "./errors.js";
+import {
+  HISTORY_COLUMNS,
+  HISTORY_MAX_ROWS,
+  historyQuery,
+  toHistoryRow,
+  type HistoryFilter,
+  type HistoryRecord,
+  type HistoryRow,
+  type NewHistoryRow,
+} from "./history.js";
 import { checkSchemaForReading, loadMigrations, migrate } from "./migrations.js";
 import type { ConflictRow, FileRow, PendingRow, SetState } from "./types.js";
 
@@ -378,5 +388,40 @@ export class Journal {
   pruneAppliedLog(set: string, beforeKey: string): number {
     return this.statement("DELETE FROM applied_log WHERE set_name = ? AND log_key < ?").run(set, beforeKey)
       .changes;
+  }
+
+  // history (the audit trail)
+
+  addHistory(row: NewHistoryRow): number {
+    const result = this.statement(
+      `INSERT INTO history (${HISTORY_COLUMNS.replace("id, ", "")}) VALUES ` +
+        "(@at, @set, @path, @action, @origin, @sha256, @size, @detail, @trash)",
+    ).run(row);
+    return Number(result.lastInsertRowid);
+  }
+
+  /** Rows matching `filter`, newest first, read as the caller iterates (stop early to read less). */
+  *history(filter: HistoryFilter = {}): Generator<HistoryRow> {
+    const { sql, params } = historyQuery(filter);
+    // Not cached: two readers of the same shape may iterate at once.
+    for (const record of this.db.prepare(sql).iterate(...params)) {
+      yield toHistoryRow(record as HistoryRecord);
+    }
+  }
+
+  countHistory(): number {
+    return (this.statement("SELECT count(*) AS n FROM history").get() as { n: number }).n;
+  }
+
+  /** Drops rows older than `before`, then the oldest beyond the newest `maxRows`; returns how many. */
+  pruneHistory(before: number, maxRows: number = HISTORY_MAX_ROWS): number {
+    return this.transaction(() => {
+      let removed = this.statement("DELETE FROM history WHERE at < ?").run(before).changes;
+      const boundary = this.statement("SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?").get(
+        maxRows,
+      ) as { id: number } | undefined;
+      if (boundary) removed += this.statement("DELETE FROM history WHERE id <= ?").run(boundary.id).changes;
+      return removed;
+    });
   }
 }

@@ -7,6 +7,7 @@ import type { Config, SetConfig } from "../config/types.js";
 import { encodeEntryMeta, encodeTombstoneMeta } from "../datastore/metadata.js";
 import { PreconditionFailedError } from "../datastore/errors.js";
 import type { Datastore } from "../datastore/types.js";
+import { AuditTrail } from "../history/audit.js";
 import type { Journal } from "../journal/journal.js";
 import type { FileRow } from "../journal/types.js";
 import type { Logger } from "../log/index.js";
@@ -92,7 +93,11 @@ export class Executor {
   readonly changes: ChangeRecord[] = [];
   private readonly isRoot = process.getuid?.() === 0;
 
-  constructor(private readonly deps: ExecutorDeps) {}
+  private readonly audit: AuditTrail;
+
+  constructor(private readonly deps: ExecutorDeps) {
+    this.audit = new AuditTrail(deps.journal, deps.logger, deps.set.name, deps.now);
+  }
 
   private get root(): string {
     return this.deps.set.path;
@@ -264,7 +269,13 @@ export class Executor {
     this.changes.push({ path: key, op: "put", sha256, etag });
     this.counts.uploaded++;
     this.counts.bytesUp += entry.size;
-    this.deps.logger.debug("uploaded", { path: key, size: entry.size, sha256 });
+    this.audit.record({
+      path: key,
+      action: "upload",
+      origin: this.deps.config.machine,
+      sha256,
+      size: entry.size,
+    });
   }
 
   private async lstatEntry(key: string): Promise<LocalEntry | undefined> {
@@ -294,6 +305,7 @@ export class Executor {
     const owner = this.ownership(remote.owner, remote.group);
     const expected = expectedOf(replacing);
     let sha256: string | null = null;
+    let trash: string | undefined;
     if (remote.type === "dir") {
       await ensureDirectory(this.root, key, (remote.mode ?? 0o755) & SAFE_MODE_BITS, owner);
     } else if (remote.type === "symlink") {
@@ -304,6 +316,7 @@ export class Executor {
       }
       await writeSymlinkAtomic(this.root, key, target, expected);
     } else {
+      trash = keepPrevious && replacing?.type === "file" ? this.trashPath(key) : undefined;
       const stream = await this.deps.datastore.get(object.key);
       const written = await writeFileAtomic(this.root, key, stream, {
         mode: (remote.mode ?? 0o644) & SAFE_MODE_BITS,
@@ -312,7 +325,7 @@ export class Executor {
         sha256: remote.sha256,
         size: object.size,
         expected,
-        keepPreviousAt: keepPrevious && replacing?.type === "file" ? this.trashPath(key) : undefined,
+        keepPreviousAt: trash,
       });
       sha256 = written.sha256;
       this.counts.bytesDown += written.size;
@@ -323,7 +336,14 @@ export class Executor {
       this.rowFor(key, entry, sha256, { etag: remote.etag, lastModified: remote.lastModified }),
     );
     this.counts.downloaded++;
-    this.deps.logger.debug("downloaded", { path: key, size: object.size, origin: remote.origin });
+    this.audit.record({
+      path: key,
+      action: "download",
+      origin: remote.origin ?? "unknown",
+      sha256: sha256 ?? remote.sha256,
+      size: object.size,
+      trash,
+    });
   }
 
   private async deleteRemote(item: PassItem) {
@@ -349,21 +369,35 @@ export class Executor {
     this.deps.journal.deleteFile(this.deps.set.name, item.key);
     this.changes.push({ path: item.key, op: "delete", sha256: row.sha256 ?? undefined });
     this.counts.deletedRemote++;
-    this.deps.logger.debug("deleted remotely", { path: item.key });
+    this.audit.record({
+      path: item.key,
+      action: "delete-remote",
+      origin: this.deps.config.machine,
+      sha256: row.sha256,
+      size: row.size,
+    });
   }
 
   private async deleteLocal(item: PassItem) {
     const { entry } = item;
+    const trash = entry && entry.type !== "dir" ? this.trashPath(item.key) : undefined;
     if (entry) {
       await removeEntry(this.root, item.key, {
         directory: isDirKey(item.key),
         expected: entry.type === "dir" ? undefined : (expectedOf(entry) ?? undefined),
-        keepAt: entry.type === "dir" ? undefined : this.trashPath(item.key),
+        keepAt: trash,
       });
     }
     this.deps.journal.deleteFile(this.deps.set.name, item.key);
     this.counts.deletedLocal++;
-    this.deps.logger.debug("deleted locally", { path: item.key, by: item.tombstone?.deletedBy });
+    this.audit.record({
+      path: item.key,
+      action: "delete-local",
+      origin: item.tombstone?.deletedBy ?? "unknown",
+      sha256: item.local?.sha256 ?? item.row?.sha256,
+      size: entry?.size ?? item.row?.size,
+      trash,
+    });
   }
 
   private async conflict(item: PassItem, winner: Side, keepLoser: boolean) {
@@ -398,11 +432,30 @@ export class Executor {
       });
     }
     this.counts.conflicts++;
-    this.deps.logger.warn(
-      keepLoser
-        ? `conflict: both sides changed ${item.key}; ${winnerMachine}'s version keeps the name, ${loserMachine}'s is saved as ${copyKey}`
-        : `conflict: both sides changed ${item.key}; ${winnerMachine}'s newer version wins, ${loserMachine}'s is dropped`,
-      { path: item.key, winner: winnerMachine, loser: loserMachine, copy: keepLoser ? copyKey : undefined },
+    this.audit.record(
+      {
+        path: item.key,
+        action: "conflict",
+        origin: remote.origin ?? "unknown",
+        sha256: winner === "local" ? item.local?.sha256 : remote.sha256,
+        size: winner === "local" ? entry.size : remote.size,
+        detail: keepLoser ? copyKey : undefined,
+      },
+      {
+        level: "warn",
+        message: keepLoser
+          ? `conflict: both sides changed ${item.key}; ${winnerMachine}'s version keeps the name, ${loserMachine}'s is saved as ${copyKey}`
+          : `conflict: both sides changed ${item.key}; ${winnerMachine}'s newer version wins, ${loserMachine}'s is dropped`,
+        fields: { winner: winnerMachine, loser: loserMachine, copy: keepLoser ? copyKey : undefined },
+      },
+    );
+  }
+
+  /** A pass stopped by a guard: one error line, and a row in the history. */
+  recordGuardTrip(message: string): void {
+    this.audit.record(
+      { path: "", action: "guard-trip", origin: this.deps.config.machine, detail: message },
+      { level: "error", message },
     );
   }
 }

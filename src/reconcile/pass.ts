@@ -3,6 +3,7 @@ import pLimit from "p-limit";
 import type { Config, SetConfig } from "../config/types.js";
 import { decodeEntryMeta, decodeTombstoneMeta } from "../datastore/metadata.js";
 import type { Datastore, ObjectInfo } from "../datastore/types.js";
+import { pruneHistoryAndTrash } from "../history/prune.js";
 import type { Journal } from "../journal/journal.js";
 import type { FileRow } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
@@ -202,7 +203,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     changeLogKey,
   });
   const trip = (message: string) => {
-    logger.error(message);
+    executor.recordGuardTrip(message);
     journal.updateSetState(set.name, { lastError: message });
     return result(message);
   };
@@ -354,6 +355,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   });
   if (full) {
     await housekeep(deps, expiredTombstones, finished, logger);
+    await pruneHistoryAndTrash({ ...deps, logger }, finished);
     await writeHeartbeat(deps, finished, journal.countFiles(set.name));
   }
   return result(undefined, changeLogKey);

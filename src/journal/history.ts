@@ -1,0 +1,111 @@
+/** The journal's `history` table (the audit trail): row shapes and the queries behind `fedsync log`. */
+
+/** What a machine did to a path. */
+export type HistoryAction =
+  "upload" | "download" | "delete-local" | "delete-remote" | "conflict" | "guard-trip";
+
+export const HISTORY_ACTIONS: readonly HistoryAction[] = [
+  "upload",
+  "download",
+  "delete-local",
+  "delete-remote",
+  "conflict",
+  "guard-trip",
+];
+
+/** The table keeps at most this many rows; housekeeping drops the oldest beyond it. */
+export const HISTORY_MAX_ROWS = 1_000_000;
+
+export interface HistoryRow {
+  id: number;
+  /** ms since the epoch. */
+  at: number;
+  set: string;
+  /** Entry key; empty for a guard trip (it concerns the whole set). */
+  path: string;
+  action: HistoryAction;
+  /** The machine whose change it was: this one for uploads, the writer for downloads, the deleter for deletions. */
+  origin: string;
+  sha256: string | null;
+  size: number | null;
+  /** Conflict copy, guard message. */
+  detail: string | null;
+  /** Absolute path where the replaced or deleted local version was kept (`keep_deleted`). */
+  trash: string | null;
+}
+
+export type NewHistoryRow = Omit<HistoryRow, "id">;
+
+export interface HistoryFilter {
+  set?: string;
+  origin?: string;
+  /** Only rows at or after this time (ms). */
+  since?: number;
+  /** Only this exact path. */
+  path?: string;
+  /** Only paths starting with this text (narrows a glob by its literal part). */
+  pathPrefix?: string;
+}
+
+export interface HistoryRecord {
+  id: number;
+  at: number;
+  set_name: string;
+  path: string;
+  action: HistoryAction;
+  origin: string;
+  sha256: string | null;
+  size: number | null;
+  detail: string | null;
+  trash: string | null;
+}
+
+export const HISTORY_COLUMNS = "id, at, set_name, path, action, origin, sha256, size, detail, trash";
+
+export function toHistoryRow(r: HistoryRecord): HistoryRow {
+  return {
+    id: r.id,
+    at: r.at,
+    set: r.set_name,
+    path: r.path,
+    action: r.action,
+    origin: r.origin,
+    sha256: r.sha256,
+    size: r.size,
+    detail: r.detail,
+    trash: r.trash,
+  };
+}
+
+/** The largest code point: every string that starts with `p` sorts before `p + LAST_CHAR` in UTF-8 order. */
+const LAST_CHAR = "\u{10FFFF}";
+
+/**
+ * The query for rows matching `filter`, newest first. Each filter column leads an index whose second column
+ * is `at` (and whose rows end in the rowid `id`), so SQLite reads the rows in order and stops at the limit.
+ */
+export function historyQuery(filter: HistoryFilter): { sql: string; params: (string | number)[] } {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (filter.set !== undefined) {
+    where.push("set_name = ?");
+    params.push(filter.set);
+  }
+  if (filter.origin !== undefined) {
+    where.push("origin = ?");
+    params.push(filter.origin);
+  }
+  if (filter.path !== undefined) {
+    where.push("path = ?");
+    params.push(filter.path);
+  } else if (filter.pathPrefix) {
+    where.push("path >= ? AND path < ?");
+    params.push(filter.pathPrefix, filter.pathPrefix + LAST_CHAR);
+  }
+  if (filter.since !== undefined) {
+    where.push("at >= ?");
+    params.push(filter.since);
+  }
+  const clause = where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "";
+  return { sql: `SELECT ${HISTORY_COLUMNS} FROM history${clause} ORDER BY at DESC, id DESC`, params };
+}
