@@ -201,3 +201,38 @@ describe("heavyweight passes between three machines", () => {
     assert.equal(existsSync(join(b.root(), "static")), false);
   });
 });
+
+describe("a machine back after its tombstones expired", () => {
+  let fed: Federation;
+  before(async () => {
+    fed = await startFederation(3, [{ name: "web" }], { tombstone_retention: "1s" });
+  });
+  after(async () => {
+    await fed.close();
+  });
+
+  test("deletions are applied from the journal, nothing is resurrected", async () => {
+    const [a, b, c] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0], (typeof fed.agents)[0]];
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) files[`page-${i}.html`] = `page ${i}`;
+    writeTree(a.root(), files);
+    await syncAll(fed);
+    for (let i = 0; i < 5; i++) rmSync(a.path(`page-${i}.html`));
+    await fed.sync(a);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await fed.sync(b);
+    const tombstones: string[] = [];
+    for await (const item of fed.minio.client.listObjectsV2(fed.bucket, ".fedsync/web/tombstones/", true)) {
+      tombstones.push(String(item.name));
+    }
+    assert.deepEqual(tombstones, [], "housekeeping kept expired tombstones");
+    await fed.sync(c);
+    await syncAll(fed);
+    assertSameTrees(fed);
+    for (let i = 0; i < 5; i++) {
+      assert.equal(existsSync(c.path(`page-${i}.html`)), false, `page-${i}.html survived on c`);
+      assert.equal(existsSync(a.path(`page-${i}.html`)), false, `page-${i}.html came back on a`);
+    }
+    assert.equal(readdirSync(c.root()).length, 25);
+  });
+});
