@@ -31,12 +31,10 @@ import {
 } from "./localfs.js";
 import type { OwnerNames } from "./owners.js";
 import type { Action, Side } from "./planner.js";
-import { tombstoneHash } from "./planner.js";
+import { SAFE_MODE_BITS, tombstoneHash } from "./planner.js";
 
 /** Files up to this size are read into memory once, so the bytes uploaded are the bytes hashed. */
 const BUFFERED_UPLOAD_LIMIT = 8 * 1024 * 1024;
-/** Setuid/setgid bits never travel between machines. */
-const SAFE_MODE_BITS = 0o1777;
 
 export interface ChangeRecord {
   path: string;

@@ -93,7 +93,8 @@ async function checkExpected(path: string, expected: Expected | null | undefined
   if (
     stats.ino !== expected.inode ||
     stats.mtimeNs !== expected.mtimeNs ||
-    Number(stats.size) !== expected.size
+    // The scan counts only a file's bytes (a symlink's lstat size is its target's length).
+    (stats.isFile() ? Number(stats.size) : 0) !== expected.size
   ) {
     throw new RefusedError(`${path} changed since it was scanned`);
   }
@@ -116,6 +117,22 @@ async function releaseTemp(path: string): Promise<void> {
 export function removeActiveTemps(): void {
   for (const path of activeTemps) rmSync(path, { force: true });
   activeTemps.clear();
+}
+
+/**
+ * Removes a temp file that an interrupted run left at `key` (the state lock means no other agent writes
+ * here; this process's own writes in flight are spared). Whether there was one to remove.
+ */
+export async function removeStaleTemp(root: string, key: string): Promise<boolean> {
+  const path = absolutePath(root, key);
+  if (activeTemps.has(path)) return false;
+  try {
+    await unlink(path);
+    return true;
+  } catch (error) {
+    if (errno(error) === "ENOENT") return false;
+    throw error;
+  }
 }
 
 export interface FileWrite {

@@ -41,6 +41,9 @@ export type ActionKind = Action["kind"];
 
 type Change = "absent" | "same" | "new" | "changed" | "deleted";
 
+/** Permission bits that travel between machines: setuid/setgid never do. */
+export const SAFE_MODE_BITS = 0o1777;
+
 function sameContent(
   a: { type: string; sha256?: string | null; target?: string | null },
   b: typeof a,
@@ -73,12 +76,26 @@ function localChange(input: PlanInput): Change {
   return localMatchesBase(local, base) ? "same" : "changed";
 }
 
+/**
+ * Whether the object's fedsync metadata still says what it said at the last agreement. The ETag alone misses
+ * changes that keep the bytes: a chmod, a touch, a retargeted symlink (every symlink and directory object
+ * is empty, so they all share one ETag). Owner and group are left out: a machine without CAP_CHOWN, or one
+ * that forces ownership, never records the remote's.
+ */
+function remoteMetaMatchesBase(remote: RemoteState, base: BaseState): boolean {
+  if (remote.type !== base.type) return false;
+  if (remote.type === "symlink") return (remote.target ?? null) === base.target;
+  if (remote.mode !== undefined && (remote.mode & SAFE_MODE_BITS) !== (base.mode & SAFE_MODE_BITS))
+    return false;
+  return remote.type === "dir" || remote.mtimeMs === undefined || remote.mtimeMs === base.mtimeMs;
+}
+
 function remoteChange(input: PlanInput): Change {
   const { remote, base } = input;
   if (!base) return remote ? "new" : "absent";
   if (base.remoteEtag === null) return remote ? "new" : "same";
   if (!remote) return "deleted";
-  return remote.etag === base.remoteEtag ? "same" : "changed";
+  return remote.etag === base.remoteEtag && remoteMetaMatchesBase(remote, base) ? "same" : "changed";
 }
 
 /** The value a tombstone stores in its sha256 field for a deleted entry. */

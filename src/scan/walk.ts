@@ -11,12 +11,16 @@ import {
   type ScanProblem,
 } from "./entry.js";
 import { compileIgnore, isIgnoredKey, type IgnoreTest } from "./ignore.js";
-import { validateEntryKey } from "./keys.js";
+import { TEMP_NAME_PREFIX, validateEntryKey } from "./keys.js";
 
 export interface ScanOptions {
   /** The set's ignore globs (see compileIgnore). */
   ignore: readonly string[];
+  /** Called with the key of each temp file (`.fedsync-tmp-*`, not a directory) the walk skips. */
+  onTempFile?: (key: string) => void;
 }
+
+type TempFileHook = ScanOptions["onTempFile"];
 
 /** The set root itself is missing, not a directory, or unreadable: nothing can be said about the tree. */
 export class ScanRootError extends Error {
@@ -92,7 +96,12 @@ function decodeName(raw: Buffer): string | null {
   return Buffer.from(text, "utf8").equals(raw) ? text : null;
 }
 
-async function listDirectory(root: string, dirKey: string, ignore: IgnoreTest): Promise<Listing> {
+async function listDirectory(
+  root: string,
+  dirKey: string,
+  ignore: IgnoreTest,
+  onTempFile: TempFileHook,
+): Promise<Listing> {
   let dirents: Dirent<Buffer>[];
   try {
     dirents = await readdir(join(root, keyToRelPath(dirKey)), { encoding: "buffer", withFileTypes: true });
@@ -112,6 +121,7 @@ async function listDirectory(root: string, dirKey: string, ignore: IgnoreTest): 
       });
       continue;
     }
+    if (!isDir && name.startsWith(TEMP_NAME_PREFIX)) onTempFile?.(dirKey + name);
     if (ignore(dirKey + name, isDir)) continue;
     const key = dirKey + name + (isDir ? "/" : "");
     const refused = validateEntryKey(key);
@@ -147,7 +157,12 @@ async function readTarget(absPath: string, key: string): Promise<string | ScanPr
   return { key, reason: "invalid-name", detail: `symlink target is not UTF-8 (hex ${raw.toString("hex")})` };
 }
 
-async function* walkChildren(root: string, children: Child[], ignore: IgnoreTest): AsyncGenerator<ScanItem> {
+async function* walkChildren(
+  root: string,
+  children: Child[],
+  ignore: IgnoreTest,
+  onTempFile: TempFileHook,
+): AsyncGenerator<ScanItem> {
   for (let start = 0; start < children.length; start += STAT_BATCH) {
     const batch = children.slice(start, start + STAT_BATCH);
     const stats = await Promise.all(
@@ -190,13 +205,13 @@ async function* walkChildren(root: string, children: Child[], ignore: IgnoreTest
       }
       // Read the directory before reporting it: a directory that vanished is skipped with its subtree, and an
       // unreadable one is reported only as a problem, so its known contents are not taken as deleted.
-      const listing = await listDirectory(root, child.key, ignore);
+      const listing = await listDirectory(root, child.key, ignore, onTempFile);
       if ("error" in listing) {
         if (!isGone(listing.error)) yield problem(child.key, "unreadable", describe(listing.error));
         continue;
       }
       yield { kind: "entry", entry: toEntry(child.key, type, result) };
-      yield* walkChildren(root, listing.children, ignore);
+      yield* walkChildren(root, listing.children, ignore, onTempFile);
     }
   }
 }
@@ -218,13 +233,13 @@ export async function* scanTree(root: string, options: ScanOptions): AsyncGenera
   }
   if (!rootStats.isDirectory()) throw new ScanRootError(`set root ${root} is not a directory`);
   const ignore = compileIgnore(options.ignore);
-  const listing = await listDirectory(root, "", ignore);
+  const listing = await listDirectory(root, "", ignore, options.onTempFile);
   if ("error" in listing) {
     throw new ScanRootError(`set root ${root} cannot be read: ${describe(listing.error)}`, {
       cause: listing.error,
     });
   }
-  yield* walkChildren(root, listing.children, ignore);
+  yield* walkChildren(root, listing.children, ignore, options.onTempFile);
 }
 
 /**
@@ -278,12 +293,12 @@ export async function* scanSubtree(
     return;
   }
   if (!self.isDirectory()) return;
-  const listing = await listDirectory(root, dirKey, ignore);
+  const listing = await listDirectory(root, dirKey, ignore, options.onTempFile);
   if ("error" in listing) {
     if (!isGone(listing.error)) yield problem(dirKey, "unreadable", describe(listing.error));
     return;
   }
-  yield* walkChildren(root, listing.children, ignore);
+  yield* walkChildren(root, listing.children, ignore, options.onTempFile);
 }
 
 /**

@@ -175,12 +175,37 @@ test("directories: both new agree; a mode change is a change", () => {
     },
   );
   const dirBase = base("", "d1", { type: "dir", sha256: null, mode: 0o755, mtimeMs: 1 });
-  assert.deepEqual(decide({ local: dir, base: dirBase, remote: remote("", "d1", 9, { type: "dir" }) }), {
+  const dirObject = remote("", "d1", 9, { type: "dir", mode: 0o755 });
+  assert.deepEqual(decide({ local: dir, base: dirBase, remote: dirObject }), {
     kind: "none",
   });
-  assert.equal(
-    decide({ local: { ...dir, mode: 0o700 }, base: dirBase, remote: remote("", "d1", 9, { type: "dir" }) })
-      .kind,
-    "upload",
-  );
+  assert.equal(decide({ local: { ...dir, mode: 0o700 }, base: dirBase, remote: dirObject }).kind, "upload");
+});
+
+test("a change that keeps the bytes (and so the ETag) is still a remote change", () => {
+  const chmodded = remote("a", "e1", 1000, { mode: 0o600 });
+  assert.deepEqual(decide({ local: local("a"), base: base("a"), remote: chmodded }), { kind: "download" });
+  const touched = remote("a", "e1", 5000);
+  assert.deepEqual(decide({ local: local("a"), base: base("a"), remote: touched }), { kind: "download" });
+  const link = {
+    type: "symlink" as const,
+    size: 0,
+    mtimeMs: 1,
+    mode: 0o777,
+    owner: "www",
+    group: "www",
+    target: "x",
+  };
+  const linkBase = base("", "empty", { type: "symlink", sha256: null, target: "x" });
+  const retargeted = remote("", "empty", 1, { type: "symlink", sha256: undefined, target: "y" });
+  assert.deepEqual(decide({ local: link, base: linkBase, remote: retargeted }), { kind: "download" });
+  const dirBase = base("", "empty", { type: "dir", sha256: null, mode: 0o755 });
+  const dir = { type: "dir" as const, size: 0, mtimeMs: 1, mode: 0o755, owner: "www", group: "www" };
+  const dirObject = remote("", "empty", 1, { type: "dir", sha256: undefined, mode: 0o700 });
+  assert.deepEqual(decide({ local: dir, base: dirBase, remote: dirObject }), { kind: "download" });
+});
+
+test("setuid bits, owner and group of the object are not remote changes", () => {
+  const setuid = remote("a", "e1", 1000, { mode: 0o4644, owner: "root", group: "wheel" });
+  assert.deepEqual(decide({ local: local("a"), base: base("a"), remote: setuid }), { kind: "none" });
 });
