@@ -35,6 +35,9 @@ export interface Runtime {
   close(): void;
 }
 
+/** Set to 1 to have a command log the S3 requests it made, by operation, when it ends (for benchmarks). */
+const REQUEST_STATS_ENV = "FEDSYNC_REQUEST_STATS";
+
 /** Config, logger, the locked journal and a reachable datastore: what sync and run need. */
 export async function openRuntime(options: GlobalOptions): Promise<Runtime> {
   const config = loadConfigOrExit(options);
@@ -56,6 +59,11 @@ export async function openRuntime(options: GlobalOptions): Promise<Runtime> {
     journal,
     datastore,
     close() {
+      if (process.env[REQUEST_STATS_ENV] === "1") {
+        const requests = datastore.requestCounts();
+        const total = Object.values(requests).reduce((sum, count) => sum + count, 0);
+        logger.info("datastore requests", { requests, total });
+      }
       journal.close();
       lock.release();
     },

@@ -252,6 +252,14 @@ class MinioDatastore implements Datastore {
     }
   }
 
+  async listOnce(
+    prefix: string,
+    options: ListOptions = {},
+  ): Promise<{ items: ObjectInfo[]; truncated: boolean }> {
+    const page = await this.listPage(prefix, options, undefined);
+    return { items: page.items, truncated: page.nextToken !== undefined };
+  }
+
   private listPage(prefix: string, options: ListOptions, token: string | undefined): Promise<ListPage> {
     const params = ["list-type=2", "encoding-type=url", "max-keys=1000", `prefix=${queryEscape(prefix)}`];
     if (options.delimiter) params.push("delimiter=%2F");

@@ -54,6 +54,8 @@ export interface Datastore {
   check(): Promise<void>;
   /** Objects under `prefix`, sorted by key (UTF-8 byte order), fetched a page at a time. */
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
+  /** One listing request: up to 1,000 objects under `prefix`; `truncated` when more follow the last. */
+  listOnce(prefix: string, options?: ListOptions): Promise<{ items: ObjectInfo[]; truncated: boolean }>;
   /** Null when the key does not exist. Metadata is always present. */
   stat(key: string): Promise<ObjectInfo | null>;
   /**

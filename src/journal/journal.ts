@@ -254,6 +254,55 @@ export class Journal {
     this.statement("DELETE FROM files WHERE set_name = ? AND path = ?").run(set, path);
   }
 
+  /**
+   * The bucket version (ETag and Last-Modified) each row between `firstPath` and `lastPath` (inclusive)
+   * last agreed with, by path: what a listing is checked against before it is fetched again with metadata.
+   */
+  remoteVersionsBetween(
+    set: string,
+    firstPath: string,
+    lastPath: string,
+  ): Map<string, { etag: string | null; lastModified: number | null }> {
+    const records = this.statement(
+      "SELECT path, remote_etag, remote_last_modified FROM files " +
+        "WHERE set_name = ? AND path >= ? AND path <= ? ORDER BY path",
+    ).all(set, firstPath, lastPath) as {
+      path: string;
+      remote_etag: string | null;
+      remote_last_modified: number | null;
+    }[];
+    return new Map(
+      records.map((r) => [r.path, { etag: r.remote_etag, lastModified: r.remote_last_modified }]),
+    );
+  }
+
+  /**
+   * Whether one of the next `lookahead` rows after `afterPath` agreed with an object whose Last-Modified the
+   * journal has not seen yet (a row written by an upload, until a listing shows it).
+   */
+  hasUnlistedRowAfter(set: string, afterPath: string, lookahead: number): boolean {
+    return (
+      this.statement(
+        "SELECT 1 FROM (SELECT remote_etag, remote_last_modified FROM files " +
+          "WHERE set_name = ? AND path > ? ORDER BY path LIMIT ?) " +
+          "WHERE remote_etag IS NOT NULL AND remote_last_modified IS NULL LIMIT 1",
+      ).get(set, afterPath, lookahead) !== undefined
+    );
+  }
+
+  /** Records the bucket's own Last-Modified of objects that still match their rows, in one transaction. */
+  setRemoteLastModified(
+    set: string,
+    updates: readonly (readonly [path: string, lastModified: number])[],
+  ): void {
+    const update = this.statement(
+      "UPDATE files SET remote_last_modified = ? WHERE set_name = ? AND path = ?",
+    );
+    this.transaction(() => {
+      for (const [path, lastModified] of updates) update.run(lastModified, set, path);
+    });
+  }
+
   countFiles(set: string): number {
     return (this.statement("SELECT count(*) AS n FROM files WHERE set_name = ?").get(set) as { n: number }).n;
   }

@@ -19,7 +19,11 @@ export interface FileRow {
   sha256: string | null;
   target: string | null;
   remoteEtag: string | null;
-  /** ms since the epoch. */
+  /**
+   * The object's Last-Modified (ms since the epoch) as the bucket reported it; null until a listing or a
+   * download showed it (a PUT answer does not carry it). With the ETag, it tells a listing whether the
+   * object is still the agreed version, so its metadata need not be fetched.
+   */
   remoteLastModified: number | null;
   /** ms since the epoch. */
   syncedAt: number;

@@ -260,9 +260,8 @@ export class Executor {
       metadata,
       condition,
     );
-    this.deps.journal.putFile(
-      this.rowFor(key, entry, sha256 ?? null, { etag, lastModified: this.deps.now() }),
-    );
+    // The bucket's Last-Modified is not in a PUT answer; the next listing learns it (see againstJournal).
+    this.deps.journal.putFile(this.rowFor(key, entry, sha256 ?? null, { etag, lastModified: null }));
     if (dropTombstone) await this.deps.datastore.delete([this.tombstoneKey(key)]);
     this.changes.push({ path: key, op: "put", sha256, etag });
     this.counts.uploaded++;

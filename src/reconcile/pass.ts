@@ -151,6 +151,29 @@ function remoteState(key: string, info: ObjectInfo, logger: Logger): RemoteState
   };
 }
 
+/**
+ * The bucket side of a key whose object is still the version its journal row agreed with (same ETag and
+ * Last-Modified, see Listed.current): the metadata it was written with is what the row recorded.
+ */
+function agreedRemoteState(row: FileRow, info: ObjectInfo): RemoteState {
+  const symlink = row.type === "symlink";
+  return {
+    type: row.type,
+    etag: info.etag,
+    size: info.size,
+    lastModified: info.lastModified.getTime(),
+    sha256: row.sha256 ?? undefined,
+    mtimeMs: symlink ? undefined : row.mtimeMs,
+    mode: symlink ? undefined : row.mode,
+    owner: row.owner ?? undefined,
+    group: row.group ?? undefined,
+    target: row.target ?? undefined,
+  };
+}
+
+/** Rows whose object's own Last-Modified is learnt in one journal transaction. */
+const LEARN_BATCH = 1000;
+
 function tombstoneState(key: string, info: ObjectInfo): TombstoneState {
   const meta = decodeTombstoneMeta(info.metadata);
   const type = info.metadata?.["fedsync-type"];
@@ -273,10 +296,22 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     return state;
   };
 
+  // Objects that still match their rows, with the bucket's Last-Modified the rows do not hold yet (an upload
+  // records its own clock): once learnt, later listings of them need no metadata.
+  const learned: [string, number][] = [];
+  const learn = () => journal.setRemoteLastModified(set.name, learned.splice(0));
+
   const process = async (join: Joined, item: PassItem) => {
     if (item.entry) item.local = await localState(item.entry, join.row);
     const action = plan(item, set);
-    if (action.kind === "none") return;
+    if (action.kind === "none") {
+      const lastModified = join.remote?.info.lastModified.getTime();
+      if (!options.dryRun && join.row && lastModified !== undefined && !join.remote?.current) {
+        if (join.row.remoteLastModified !== lastModified) learned.push([join.key, lastModified]);
+        if (learned.length >= LEARN_BATCH) learn();
+      }
+      return;
+    }
     if (options.dryRun) {
       planned.push({ key: item.key, action: action.kind, detail: describe(action) });
       return;
@@ -310,7 +345,11 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       row: join.row,
       base: join.row ? baseOf(join.row) : undefined,
       object: join.remote?.info,
-      remote: join.remote ? remoteState(join.key, join.remote.info, logger) : undefined,
+      remote: join.remote
+        ? join.remote.current && join.row
+          ? agreedRemoteState(join.row, join.remote.info)
+          : remoteState(join.key, join.remote.info, logger)
+        : undefined,
       tombstoneObject: join.tombstone?.info,
       tombstone,
     };
@@ -325,6 +364,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     if (limit.pendingCount > config.concurrency * 4) await Promise.race(running);
   }
   await Promise.all(running);
+  learn();
   const staleTemps = (await Promise.all(tempRemovals)).filter(Boolean).length;
   if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
 
