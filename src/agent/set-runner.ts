@@ -5,7 +5,13 @@ import type { Journal } from "../journal/journal.js";
 import { journalDamageHint } from "../journal/errors.js";
 import type { Logger } from "../log/index.js";
 import { absolutePath } from "../reconcile/localfs.js";
-import { runPass, type PassResult, type PassScope } from "../reconcile/pass.js";
+import {
+  GUARD_MIN_DELETIONS,
+  runPass,
+  type PassResult,
+  type PassScope,
+  type RecentDeletions,
+} from "../reconcile/pass.js";
 import { BurstDetector } from "../watch/burst.js";
 import { cursorAt, readChangeLog } from "../watch/changelog.js";
 import { watchTree, type FileEvent, type TreeWatch } from "../watch/watcher.js";
@@ -35,6 +41,13 @@ const MAX_BACKOFF_MS = 60_000;
 const BATCH_LIMIT = 5000;
 /** From this many changed keys on, a full pass (a listing) is cheaper than looking each key up. */
 const KEYS_BEFORE_FULL_PASS = 500;
+/**
+ * Local deletions are acted on only once no deletion event came for this long, so an `rm -rf` reaches one
+ * pass whole, where the deletion guard can judge it, instead of a few files at a time. A set whose files
+ * are deleted without pause waits at most DELETIONS_SETTLE_MAX_MS.
+ */
+const DELETIONS_SETTLE_MS = 500;
+const DELETIONS_SETTLE_MAX_MS = 5000;
 /** Notifications arriving within this window are synced together. */
 const REMOTE_BATCH_MS = 50;
 /** Quiet time after a burst before the follow-up full pass. */
@@ -72,6 +85,10 @@ export class SetRunner {
   private listenBackoffMs = 0;
   private remoteKeys = new Set<string>();
   private remoteTimer?: NodeJS.Timeout;
+  /** Deletions by keys and subtree passes since the last full pass, for the deletion guard. */
+  private recentDeletions: RecentDeletions = { local: 0, remote: 0 };
+  private lastDeletionEventAt = 0;
+  private settlingSince?: number;
   private remoteBatchRunning = false;
   private readonly logger: Logger;
 
@@ -182,10 +199,9 @@ export class SetRunner {
       if (this.stopped) return;
       try {
         await task();
-        if (this.backoffMs > 0) {
-          this.backoffMs = 0;
-          this.deps.health.up();
-        }
+        // Also after an outage found by the agent's start-up check rather than by this runner.
+        this.backoffMs = 0;
+        this.deps.health.up();
       } catch (error) {
         this.handleFailure(error);
       }
@@ -218,6 +234,9 @@ export class SetRunner {
     this.fullPassQueued = true;
     void this.enqueue(async () => {
       this.fullPassQueued = false;
+      for (let wait = this.deletionsSettling(); wait > 0; wait = this.deletionsSettling()) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
       const started = Date.now();
       await this.runScoped({ kind: "full" }, reason);
       this.logCursor = cursorAt(this.deps.set.name, started);
@@ -242,9 +261,18 @@ export class SetRunner {
         datastore: this.deps.datastore,
         logger: this.deps.logger,
       },
-      { scope, onProgress: (text) => this.deps.onState(`${label}: ${text}`) },
+      {
+        scope,
+        onProgress: (text) => this.deps.onState(`${label}: ${text}`),
+        recentDeletions: this.recentDeletions,
+      },
     );
     const c = result.counts;
+    if (scope.kind === "full" && !result.error) this.recentDeletions = { local: 0, remote: 0 };
+    else {
+      this.recentDeletions.local += c.deletedLocal;
+      this.recentDeletions.remote += c.deletedRemote;
+    }
     const busy = c.uploaded + c.downloaded + c.deletedLocal + c.deletedRemote + c.conflicts + c.failed > 0;
     if (scope.kind === "full" || busy || result.error) {
       logPassSummary(this.logger, result);
@@ -277,6 +305,7 @@ export class SetRunner {
     journal.transaction(() => {
       for (const event of events) journal.addPending(set.name, event.path, event.type);
     });
+    if (events.some((event) => event.type === "delete")) this.lastDeletionEventAt = Date.now();
     if (this.burst.record(events.length)) {
       clearTimeout(this.burstTimer);
       this.burstTimer = setTimeout(() => this.requestFullPass("after a burst of events"), BURST_QUIET_MS);
@@ -289,9 +318,27 @@ export class SetRunner {
     }
   }
 
+  /** How long to wait for local deletions to stop arriving (0: go ahead). */
+  private deletionsSettling(): number {
+    const now = Date.now();
+    const quietIn = this.lastDeletionEventAt + DELETIONS_SETTLE_MS - now;
+    this.settlingSince ??= now;
+    const wait = Math.min(quietIn, this.settlingSince + DELETIONS_SETTLE_MAX_MS - now);
+    if (wait <= 0) this.settlingSince = undefined;
+    return Math.max(0, wait);
+  }
+
   /** Syncs the paths the watcher reported: files by key, directories (created or deleted) by subtree. */
   private async flushPending() {
     const { journal, set } = this.deps;
+    const settling = this.deletionsSettling();
+    if (settling > 0) {
+      this.flushTimer ??= setTimeout(() => {
+        this.flushTimer = undefined;
+        void this.enqueue(() => this.flushPending());
+      }, settling);
+      return;
+    }
     const pending = journal.transaction(() => {
       const rows = journal.pendingPaths(set.name, BATCH_LIMIT);
       journal.removePending(
@@ -308,16 +355,25 @@ export class SetRunner {
     }
     const keys: string[] = [];
     const subtrees: string[] = [];
+    let gone = 0;
     for (const { path } of pending) {
       const isDir = await lstat(absolutePath(set.path, path)).then(
         (stats) => stats.isDirectory(),
-        () => false,
+        () => {
+          gone++;
+          return false;
+        },
       );
       if (isDir || journal.getFile(set.name, `${path}/`)) {
         subtrees.push(`${path}/`);
         keys.push(`${path}/`);
       }
       if (!isDir) keys.push(path);
+    }
+    if (gone > GUARD_MIN_DELETIONS) {
+      // Many deletions are judged by the guard of one full pass, not spread over keys and subtree passes.
+      this.requestFullPass(`${gone} local deletions at once`);
+      return;
     }
     try {
       if (keys.length > 0) await this.runScoped({ kind: "keys", keys }, "file events");

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { FEDSYNC_VERSION } from "../version.js";
+import { journalDamageHint } from "../journal/errors.js";
 import { checkConfigCommand } from "./check-config.js";
 import { conflictsCommand } from "./conflicts.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
@@ -57,6 +58,13 @@ function buildProgram(done: (code: number) => void): Command {
     .description("validate the config and exit (2 when it is invalid)")
     .action(() => done(checkConfigCommand(globals())));
   program
+    .command("rebuild-journal")
+    .description("replace a lost or damaged journal with one rebuilt from the trees and the bucket")
+    .action(async () => {
+      const { rebuildJournalCommand } = await import("./rebuild-journal.js");
+      done(await rebuildJournalCommand(globals()));
+    });
+  program
     .command("log")
     .description("the changes this machine applied or published, newest first")
     .option("-s, --set <name>", "only this set")
@@ -104,7 +112,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`fedsync: ${error.message}\n`);
       return error.code;
     }
-    process.stderr.write(`fedsync: ${error instanceof Error ? error.message : String(error)}\n`);
+    const damage = journalDamageHint(error);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`fedsync: ${message}${damage ? `; ${damage}` : ""}\n`);
     return EXIT_FAILURE;
   }
 }

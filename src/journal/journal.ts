@@ -106,6 +106,12 @@ function toFileRow(r: FileRecord): FileRow {
   };
 }
 
+const INT64_MAX = 2n ** 63n - 1n;
+
+function clampInt64(value: bigint): bigint {
+  return value > INT64_MAX ? INT64_MAX : value < -INT64_MAX ? -INT64_MAX : value;
+}
+
 function toOpenError(error: unknown, file: string): JournalError {
   if (error instanceof JournalError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -247,7 +253,14 @@ export class Journal {
       `INSERT OR REPLACE INTO files (${FILE_COLUMNS}) VALUES ` +
         "(@set, @path, @type, @size, @mtimeMs, @mtimeNs, @ctimeNs, @inode, @mode, @owner, @group, @sha256, " +
         "@target, @remoteEtag, @remoteLastModified, @syncedAt)",
-    ).run({ ...row, inode: BigInt.asIntN(64, row.inode) });
+    ).run({
+      ...row,
+      inode: BigInt.asIntN(64, row.inode),
+      // A time after 2262 (ext4 holds them until 2446) has no signed 64-bit nanosecond count: the stored one
+      // then never matches the file's, which only costs a re-hash.
+      mtimeNs: clampInt64(row.mtimeNs),
+      ctimeNs: clampInt64(row.ctimeNs),
+    });
   }
 
   deleteFile(set: string, path: string): void {

@@ -2,10 +2,10 @@ import { createReadStream } from "node:fs";
 import { readFile, rename } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join, posix } from "node:path";
-import { Readable } from "node:stream";
+import { pipeline, Readable, Transform } from "node:stream";
 import type { Config, SetConfig } from "../config/types.js";
 import { encodeEntryMeta, encodeTombstoneMeta } from "../datastore/metadata.js";
-import { PreconditionFailedError } from "../datastore/errors.js";
+import { DatastoreError, PreconditionFailedError } from "../datastore/errors.js";
 import type { Datastore } from "../datastore/types.js";
 import { AuditTrail } from "../history/audit.js";
 import type { Journal } from "../journal/journal.js";
@@ -89,8 +89,9 @@ function expectedOf(entry: LocalEntry | undefined): Expected | null {
 export class Executor {
   readonly counts = emptyCounts();
   readonly changes: ChangeRecord[] = [];
+  /** Set when an action found the datastore unreachable: the pass stops starting new work. */
+  outage?: DatastoreError;
   private readonly isRoot = process.getuid?.() === 0;
-
   private readonly audit: AuditTrail;
 
   constructor(private readonly deps: ExecutorDeps) {
@@ -135,6 +136,7 @@ export class Executor {
   }
 
   private fail(key: string, kind: string, error: unknown) {
+    if (error instanceof DatastoreError && error.kind === "unreachable") this.outage ??= error;
     if (error instanceof PreconditionFailedError) {
       this.deps.logger.info("another machine wrote it first; reconciling next pass", {
         path: key,
@@ -240,7 +242,7 @@ export class Executor {
         sha256 = createHash("sha256").update(body).digest("hex");
       } else {
         sha256 = key === item.key && item.local?.sha256 ? item.local.sha256 : await sha256File(path);
-        body = createReadStream(path);
+        body = readVerified(path, sha256, key);
       }
     }
     const metadata = encodeEntryMeta({
@@ -329,8 +331,22 @@ export class Executor {
     }
     const entry = await this.lstatEntry(key);
     if (!entry) throw new Error(`${key} vanished right after it was written`);
+    const wanted = remote.type === "file" ? remote.mtimeMs : undefined;
+    if (wanted !== undefined && entry.mtimeMs !== wanted) {
+      // A time the file system cannot hold (ext4 ends in 2446). Recording the bucket's time makes the next
+      // pass publish the one the file really has, instead of downloading it again on every pass.
+      this.deps.logger.warn(
+        `${key} has mtime ${entry.mtimeMs} after writing, not ${wanted} as in the bucket`,
+        {
+          path: key,
+        },
+      );
+    }
     this.deps.journal.putFile(
-      this.rowFor(key, entry, sha256, { etag: remote.etag, lastModified: remote.lastModified }),
+      this.rowFor(key, wanted === undefined ? entry : { ...entry, mtimeMs: wanted }, sha256, {
+        etag: remote.etag,
+        lastModified: remote.lastModified,
+      }),
     );
     this.counts.downloaded++;
     this.audit.record({
@@ -377,6 +393,13 @@ export class Executor {
 
   private async deleteLocal(item: PassItem) {
     const { entry } = item;
+    // Without a tombstone the deletion is inferred from a listing, and MinIO leaves `d/x` out of listings
+    // while an object `d` exists: only an object that is really gone counts as deleted.
+    if (entry && !item.tombstone && (await this.deps.datastore.stat(this.objectKey(item.key)))) {
+      throw new RefusedError(
+        `${item.key} is missing from the bucket listing but its object still exists (hidden by an object named like its parent directory?); not deleted`,
+      );
+    }
     const trash = entry && entry.type !== "dir" ? this.trashPath(item.key) : undefined;
     if (entry) {
       await removeEntry(this.root, item.key, {
@@ -462,4 +485,24 @@ export function symlinkEscapes(key: string, target: string): boolean {
   if (posix.isAbsolute(target)) return true;
   const resolved = posix.normalize(posix.join(posix.dirname(keyToRelPath(key)), target));
   return resolved === ".." || resolved.startsWith("../");
+}
+
+/**
+ * The bytes of a file too large to buffer, failing at the end when they do not hash to `sha256` (the hash
+ * was taken before the read, and the file changed in between): the upload is then abandoned before it
+ * completes, so no object ever carries a sha256 its bytes do not have.
+ */
+function readVerified(path: string, sha256: string, key: string): Readable {
+  const hash = createHash("sha256");
+  const verify = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      const same = hash.digest("hex") === sha256;
+      callback(same ? null : new RefusedError(`${key} changed while being read; retrying next pass`));
+    },
+  });
+  return pipeline(createReadStream(path), verify, () => undefined);
 }

@@ -209,10 +209,11 @@ export async function writeFileAtomic(
 
 /**
  * Seconds for utimes that land on exactly `ms` when read back: a double holds a 2026 time in seconds only to
- * about 0.25 µs, so half a microsecond more keeps the truncated millisecond from falling one short.
+ * about 0.25 µs, so half a microsecond further from zero keeps the truncated millisecond from falling one
+ * short. A numeric string, because Node replaces a negative number (a time before 1970) with the current time.
  */
-function utimeSeconds(ms: number): number {
-  return (ms + 0.0005) / 1000;
+function utimeSeconds(ms: number): string {
+  return String((ms >= 0 ? ms + 0.0005 : ms - 0.0005) / 1000);
 }
 
 async function chownQuietly(handle: { chown(uid: number, gid: number): Promise<void> }, owner: Ownership) {

@@ -5,13 +5,14 @@ import { decodeEntryMeta, decodeTombstoneMeta } from "../datastore/metadata.js";
 import type { Datastore, ObjectInfo } from "../datastore/types.js";
 import { pruneHistoryAndTrash } from "../history/prune.js";
 import type { Journal } from "../journal/journal.js";
-import type { FileRow } from "../journal/types.js";
+import type { FileRow, SetState } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, type LocalEntry, type ScanProblem } from "../scan/entry.js";
 import { sha256File } from "../scan/hash.js";
 import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
+import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
 import { absolutePath, removeStaleTemp, TEMP_PREFIX } from "./localfs.js";
 import { OwnerNames } from "./owners.js";
@@ -40,6 +41,17 @@ export interface PassOptions {
   allowMassDelete?: boolean;
   /** Called with a one-line progress summary as the pass goes. */
   onProgress?: (summary: string) => void;
+  /**
+   * Deletions made by earlier passes since the last full pass that ran to its end. The guard counts them with
+   * this pass's own, so a tree emptied a few files at a time (the watcher reports an `rm -rf` in batches)
+   * trips it just as a tree emptied at once does.
+   */
+  recentDeletions?: RecentDeletions;
+}
+
+export interface RecentDeletions {
+  local: number;
+  remote: number;
 }
 
 export interface PlannedAction {
@@ -110,34 +122,56 @@ async function checkRoot(set: SetConfig, journalCount: number, options: PassOpti
   }
 }
 
+/**
+ * A journal that has never seen the set, while the bucket holds this machine's heartbeat for it, was lost or
+ * replaced: syncing from it would treat every path as new on both sides. Stop and point at the rebuild.
+ */
+async function checkJournalKnowsSet(deps: PassDeps, journalCount: number, state: SetState): Promise<void> {
+  if (journalCount > 0 || state.lastGoodSync !== null || state.lastFullPass !== null) return;
+  const { set, config, journal } = deps;
+  const heartbeat = await deps.datastore.stat(heartbeatKey(set.name, config.machine));
+  if (!heartbeat) return;
+  throw new GuardError(
+    `the journal ${journal.file} knows nothing of set ${set.name}, but the bucket shows ${config.machine} synced it on ${heartbeat.lastModified.toISOString()}: the journal was lost or replaced; nothing synced (stop the agent and run \`fedsync rebuild-journal\`)`,
+  );
+}
+
 function deletionGuard(
   set: SetConfig,
   journalCount: number,
   local: number,
   remote: number,
+  recent: RecentDeletions = { local: 0, remote: 0 },
 ): string | undefined {
-  const limit = Math.max(GUARD_MIN_DELETIONS, set.maxDelete * journalCount);
-  for (const [count, side] of [
-    [local, "local"],
-    [remote, "bucket"],
+  // Deletions already made since the last full pass count too: they were entries of the set back then.
+  const total = journalCount + recent.local + recent.remote;
+  const limit = Math.max(GUARD_MIN_DELETIONS, set.maxDelete * total);
+  for (const [count, earlier, side] of [
+    [local, recent.local, "local"],
+    [remote, recent.remote, "bucket"],
   ] as const) {
-    if (count > limit) {
-      return `deletion guard: this pass would delete ${count} of ${journalCount} entries on the ${side} side (max_delete ${Math.round(set.maxDelete * 100)}%); nothing deleted (${massDeleteHint(set)})`;
+    if (count + earlier > limit) {
+      const since = earlier > 0 ? ` (after ${earlier} since the last full pass)` : "";
+      return `deletion guard: this pass would delete ${count}${since} of ${total} entries on the ${side} side (max_delete ${Math.round(set.maxDelete * 100)}%); nothing deleted (${massDeleteHint(set)})`;
     }
   }
   return undefined;
 }
 
-function remoteState(key: string, info: ObjectInfo, logger: Logger): RemoteState {
+/** The bucket side of one key as the planner sees it; the key's trailing `/` alone says what is a directory. */
+export function remoteState(key: string, info: ObjectInfo, logger: Logger): RemoteState {
   const decoded = decodeEntryMeta(info.metadata);
-  if (decoded?.invalid.length) {
+  const shape = isDirKey(key) ? "dir" : "file";
+  const typeFits = !decoded?.meta || (decoded.meta.type === "dir") === (shape === "dir");
+  const invalid = [...(decoded?.invalid ?? []), ...(typeFits ? [] : ["fedsync-type"])];
+  if (invalid.length) {
     logOnce(logger, `meta:${info.key}:${info.etag}`, "warn", `ignoring invalid metadata on ${info.key}`, {
-      fields: decoded.invalid.join(","),
+      fields: invalid.join(","),
     });
   }
-  const meta = decoded?.meta;
+  const meta = typeFits ? decoded?.meta : undefined;
   return {
-    type: meta?.type ?? (isDirKey(key) ? "dir" : "file"),
+    type: meta?.type ?? shape,
     etag: info.etag,
     size: info.size,
     lastModified: info.lastModified.getTime(),
@@ -234,6 +268,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const journalCount = journal.countFiles(set.name);
   try {
     await checkRoot(set, journalCount, options);
+    await checkJournalKnowsSet(deps, journalCount, state);
   } catch (error) {
     if (error instanceof GuardError) return trip(error.message);
     throw error;
@@ -302,6 +337,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const learn = () => journal.setRemoteLastModified(set.name, learned.splice(0));
 
   const process = async (join: Joined, item: PassItem) => {
+    if (executor.outage) return;
     if (item.entry) item.local = await localState(item.entry, join.row);
     const action = plan(item, set);
     if (action.kind === "none") {
@@ -323,6 +359,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   };
 
   for await (const join of joined) {
+    if (executor.outage) break;
     seen++;
     if (seen % 1000 === 0) report();
     if (join.remote) remoteSeen++;
@@ -367,6 +404,9 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   learn();
   const staleTemps = (await Promise.all(tempRemovals)).filter(Boolean).length;
   if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
+  // Every further request would wait out its retries: stop, leaving the rest (and all deletions) to the
+  // next pass. The caller sees the datastore error: `fedsync sync` exits 1, the agent backs off and retries.
+  if (executor.outage) throw executor.outage;
 
   if (full && journalCount > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(
@@ -375,9 +415,22 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   }
   if (options.dryRun) return result();
 
-  const guard = deletionGuard(set, journalCount, localDeletes.length, remoteDeletes.length);
+  const guard = deletionGuard(
+    set,
+    journalCount,
+    localDeletes.length,
+    remoteDeletes.length,
+    options.recentDeletions,
+  );
   if (guard && !options.allowMassDelete) return trip(guard);
-  await Promise.all(remoteDeletes.map((item) => limit(() => executor.run(item, { kind: "delete-remote" }))));
+  await Promise.all(
+    remoteDeletes.map((item) =>
+      limit(async () => {
+        if (!executor.outage) await executor.run(item, { kind: "delete-remote" });
+      }),
+    ),
+  );
+  if (executor.outage) throw executor.outage;
   for (const item of localDeletes.filter((i) => !isDirKey(i.key))) {
     await executor.runFinal(item, { kind: "delete-local" });
   }
@@ -385,6 +438,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     await executor.runFinal(item, { kind: "delete-local" });
   }
   for (const [item, action] of blocked) await executor.runFinal(item, action);
+  if (executor.outage) throw executor.outage;
 
   const changeLogKey = await writeChangeLog(deps, executor.changes, now());
   const finished = now();

@@ -1,8 +1,11 @@
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { compactTimestamp, logPrefix, parseCompactTimestamp } from "../reconcile/layout.js";
+import { validateEntryKey } from "../scan/keys.js";
 
 const TIMESTAMP_LENGTH = compactTimestamp(0).length;
+/** Larger records are not read (one pass writes one record, about 150 bytes a change); the safety pass covers. */
+const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 
 /** The machine that wrote a change-log record, from its key `<timestamp>-<machine>-<seq>`. */
 export function recordMachine(set: string, key: string): string | undefined {
@@ -39,6 +42,7 @@ export async function readChangeLog(
   machine: string,
   cursor: string,
   clockSkewMs: number,
+  now: number = Date.now(),
 ): Promise<ChangeLogBatch> {
   const prefix = logPrefix(set);
   const cursorTime = parseCompactTimestamp(cursor.slice(prefix.length)) ?? Date.now();
@@ -50,18 +54,22 @@ export async function readChangeLog(
     if (newest === undefined || info.key > newest) newest = info.key;
     if (journal.isLogApplied(set, info.key)) continue;
     records.push(info.key);
-    if (recordMachine(set, info.key) === machine) continue;
+    if (recordMachine(set, info.key) === machine || info.size > MAX_RECORD_BYTES) continue;
     for (const line of (await readBody(datastore, info.key)).split("\n")) {
       if (!line.trim()) continue;
       try {
         const record = JSON.parse(line) as { path?: unknown };
-        if (typeof record.path === "string") paths.add(record.path);
+        // A record is a hint written by any bucket client: only paths a set may hold are looked at.
+        if (typeof record.path === "string" && validateEntryKey(record.path) === null) paths.add(record.path);
       } catch {
         // A damaged line: the safety pass covers whatever it described.
       }
     }
   }
-  return { paths: [...paths], records, cursor: newest && newest > cursor ? newest : undefined };
+  // A machine whose clock runs ahead writes keys from the future: the cursor never passes this machine's own
+  // now, so the records of machines with correct clocks that come after them are still listed.
+  const latest = newest === undefined || newest < cursorAt(set, now) ? newest : cursorAt(set, now);
+  return { paths: [...paths], records, cursor: latest && latest > cursor ? latest : undefined };
 }
 
 /** The cursor that starts reading at `at` (used after a full pass, which already applied everything older). */
