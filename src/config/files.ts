@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 
 export type FileText = { text: string } | { problem: string };
 
@@ -47,4 +48,18 @@ export function readPemFile(file: string): FileText {
   return read.text.includes("-----BEGIN CERTIFICATE-----")
     ? read
     : { problem: `${file} does not contain a PEM certificate` };
+}
+
+/**
+ * The path with every symlink along it resolved, as far as it exists (a set root may not exist yet): two
+ * paths that differ only through a symlink resolve alike. Undefined stays undefined.
+ */
+export function resolvedPath(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(resolvedPath(parent)!, basename(path));
+  }
 }

@@ -3,7 +3,7 @@ import { posix } from "node:path";
 import picomatch from "picomatch";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
-import { readPemFile, readSecretFile } from "./files.js";
+import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
 
 export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
@@ -263,7 +263,14 @@ function checkOverlaps(
         add("prefix", `"${set.prefix}" ${prefixes} sets[${earlier.index}].prefix "${earlier.prefix}"`);
       }
       const paths = overlap(dirKey(set.path), dirKey(earlier.path));
+      const real = overlap(dirKey(resolvedPath(set.path)), dirKey(resolvedPath(earlier.path)));
       if (paths) add("path", `"${set.path}" ${paths} sets[${earlier.index}].path "${earlier.path}"`);
+      else if (real) {
+        add(
+          "path",
+          `"${set.path}" ${real} sets[${earlier.index}].path "${earlier.path}" once symlinks are followed`,
+        );
+      }
     }
     const state = overlap(dirKey(stateDir), dirKey(set.path));
     if (state === "is the same as" || state === "is inside") {

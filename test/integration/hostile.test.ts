@@ -456,7 +456,7 @@ describe("operator mistakes", () => {
     ]);
     [a, b] = fed.agents as [Agent, Agent];
     for (const agent of [a, b]) mkdirSync(agent.root("conf"), { recursive: true });
-    writeTree(a.root(), { "index.html": "home" });
+    writeTree(a.root(), { "index.html": "home", "css/site.css": "body{}" });
     writeTree(a.root("conf"), { "app.conf": "port 80" });
     await fed.sync(a);
     await fed.sync(b);
@@ -533,9 +533,12 @@ describe("operator mistakes", () => {
   });
 
   test("two sets pointing into each other are a config error (exit 2), whatever the command", async () => {
+    const viaLink = join(a.home, "link-into-web");
+    symlinkSync(a.path("css"), viaLink);
     for (const [label, inner] of [
       ["conf inside web", join(a.root("web"), "conf")],
       ["web inside conf", resolve(a.root("conf"), "..")],
+      ["conf inside web through a symlink", viaLink],
     ] as const) {
       const path = withConfig(a, (c) => (c.sets[1]!.path = inner));
       for (const command of ["check-config", "sync"]) {
