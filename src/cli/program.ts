@@ -5,6 +5,7 @@ import { checkConfigCommand } from "./check-config.js";
 import { conflictsCommand } from "./conflicts.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
 import { historyCommand } from "./history.js";
+import { installUnitCommand } from "./install-unit.js";
 import { DEFAULT_LOG_LIMIT, logCommand, type LogOptions } from "./log.js";
 import { restoreCommand, type RestoreOptions } from "./restore.js";
 import { statusCommand } from "./status.js";
@@ -57,6 +58,10 @@ function buildProgram(done: (code: number) => void): Command {
     .command("check-config")
     .description("validate the config and exit (2 when it is invalid)")
     .action(() => done(checkConfigCommand(globals())));
+  program
+    .command("install-unit")
+    .description("print the systemd drop-in that makes the set roots writable (ReadWritePaths=)")
+    .action(() => done(installUnitCommand(globals())));
   program
     .command("rebuild-journal")
     .description("replace a lost or damaged journal with one rebuilt from the trees and the bucket")

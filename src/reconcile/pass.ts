@@ -308,7 +308,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   let remoteSeen = 0;
   const report = () =>
     options.onProgress?.(
-      `${set.name}: ${seen} checked, ${executor.counts.uploaded} up, ${executor.counts.downloaded} down`,
+      `${seen} checked, ${executor.counts.uploaded} up, ${executor.counts.downloaded} down`,
     );
 
   const localState = async (entry: LocalEntry, row: FileRow | undefined): Promise<LocalState> => {
