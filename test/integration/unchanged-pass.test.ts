@@ -105,23 +105,20 @@ async function measureUnchangedPass(minio: MinioServer, files: number): Promise<
     `initial upload of ${files} files: ${(first.result.durationMs / 1000).toFixed(2)} s (${Math.round((files / first.result.durationMs) * 1000)} files/s)`,
   );
 
-  const unchanged = await bench.pass();
-  assert.equal(unchanged.result.ok, true, bench.log.join(""));
-  assert.equal(unchanged.result.hashed, 0, "an unchanged pass reads no file");
-  assert.deepEqual(
-    { ...unchanged.result.counts, failed: 0 },
-    {
-      ...unchanged.result.counts,
-      uploaded: 0,
-      downloaded: 0,
-      deletedLocal: 0,
-      deletedRemote: 0,
-      conflicts: 0,
-      recorded: 0,
-    },
-  );
-  assert.deepEqual(unchanged.requests, expectedUnchangedRequests(files + dirs), "no per-file request");
-  console.log(`unchanged pass over ${files} files: ${(unchanged.result.durationMs / 1000).toFixed(2)} s`);
+  // The first pass after the upload may still learn what the uploads did not tell (the objects' own
+  // Last-Modified); the second is the steady state. Neither may make a per-file request.
+  for (const which of ["first", "second"]) {
+    const { result, requests } = await bench.pass();
+    assert.equal(result.ok, true, bench.log.join(""));
+    assert.equal(result.hashed, 0, "an unchanged pass reads no file");
+    const { uploaded, downloaded, deletedLocal, deletedRemote, conflicts, recorded, failed } = result.counts;
+    assert.deepEqual(
+      [uploaded, downloaded, deletedLocal, deletedRemote, conflicts, recorded, failed],
+      [0, 0, 0, 0, 0, 0, 0],
+    );
+    assert.deepEqual(requests, expectedUnchangedRequests(files + dirs), "no per-file request");
+    console.log(`${which} unchanged pass over ${files} files: ${(result.durationMs / 1000).toFixed(2)} s`);
+  }
   return bench;
 }
 
