@@ -208,6 +208,12 @@ function agreedRemoteState(row: FileRow, info: ObjectInfo): RemoteState {
 /** Rows whose object's own Last-Modified is learnt in one journal transaction. */
 const LEARN_BATCH = 1000;
 
+/**
+ * Outgoing changes go into one change-log object this many at a time, so a pass that uploads a million files
+ * neither holds all their records until it ends nor writes them as one huge object.
+ */
+const CHANGE_LOG_BATCH = 10_000;
+
 function tombstoneState(key: string, info: ObjectInfo): TombstoneState {
   const meta = decodeTombstoneMeta(info.metadata);
   const type = info.metadata?.["fedsync-type"];
@@ -356,6 +362,18 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     else if (action.kind === "delete-remote") remoteDeletes.push(item);
     else if ((await executor.run(item, action)) === "blocked") blocked.push([item, action]);
     if (action.kind !== "record" && action.kind !== "forget") report();
+    if (executor.changes.length >= CHANGE_LOG_BATCH) await publishChanges();
+  };
+
+  let changeLogKey: string | undefined;
+  const publishChanges = async () => {
+    const batch = executor.changes.splice(0);
+    try {
+      changeLogKey = (await writeChangeLog(deps, batch, now())) ?? changeLogKey;
+    } catch {
+      // Kept for the write at the end of the pass, whose failure is the pass's.
+      executor.changes.unshift(...batch);
+    }
   };
 
   for await (const join of joined) {
@@ -440,7 +458,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   for (const [item, action] of blocked) await executor.runFinal(item, action);
   if (executor.outage) throw executor.outage;
 
-  const changeLogKey = await writeChangeLog(deps, executor.changes, now());
+  changeLogKey = (await writeChangeLog(deps, executor.changes.splice(0), now())) ?? changeLogKey;
   const finished = now();
   const failed = executor.counts.failed;
   journal.updateSetState(set.name, {
