@@ -106,12 +106,31 @@ function largestTempFile(root: string): number {
   );
 }
 
-function files(root: string): Map<string, string | undefined> {
-  return new Map(
-    [...snapshot(root)]
-      .filter(([, entry]) => entry.type === "file")
-      .map(([rel, entry]) => [rel, entry.sha256]),
-  );
+/** Relative path -> sha256 of every file under `root`, skipping temp files; safe on a tree that is changing. */
+function files(root: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (dir: string, prefix: string) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith(".fedsync-tmp-")) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path, `${prefix}${entry.name}/`);
+      else if (entry.isFile()) {
+        try {
+          found.set(prefix + entry.name, fileSha(path));
+        } catch {
+          // Gone since the listing: the next look finds the tree settled.
+        }
+      }
+    }
+  };
+  walk(root, "");
+  return found;
 }
 
 describe("the datastore dies in the middle of transfers", () => {
@@ -220,8 +239,16 @@ describe("agents SIGKILLed at random moments during a busy lightweight workload"
   const random = createRandom(seed);
   before(async () => {
     console.log(`agent kill test seed ${seed} (replay with FEDSYNC_TEST_SEED=${seed})`);
+    // A kill between an upload and its change-log record, while the peer's notification stream is down,
+    // leaves the change to the peer's next safety pass: keep that interval short here.
     fed = await startFederation(2, [
-      { name: "conf", method: "lightweight", debounce: "50ms", poll_interval: "500ms" },
+      {
+        name: "conf",
+        method: "lightweight",
+        debounce: "50ms",
+        poll_interval: "500ms",
+        safety_interval: "15s",
+      },
     ]);
   });
   after(async () => {
@@ -272,20 +299,22 @@ describe("agents SIGKILLed at random moments during a busy lightweight workload"
     console.log(`killed ${kills.join(", ")}; ${ops} writes and deletes in all`);
 
     const want = new Map([...expected].map(([rel, content]) => [rel, sha256(content)]));
-    // A kill between writing a download and recording it can turn the next change of that path into a
-    // conflict: the extra copy holds a version that was really written, so it is not a loss.
+    // Two crash windows leave an extra file, never a lost one (docs/reliability.md): a kill between writing
+    // a download and recording it can turn the next change of that path into a conflict copy, and a kill
+    // between an upload and recording it, followed by a deletion before the restart, brings the file back.
+    // Either way the extra file holds a version that was really written.
+    const extras = (agent: Agent) =>
+      [...files(agent.root("conf"))].filter(([rel, sha]) => !want.has(rel) && everWritten.has(sha));
     const settled = (agent: Agent) => {
       const found = files(agent.root("conf"));
-      for (const [rel, sha] of found) {
-        if (rel.includes(".fedsync-conflict-") && everWritten.has(sha!)) found.delete(rel);
-      }
+      for (const [rel] of extras(agent)) found.delete(rel);
       return found;
     };
     try {
       const took = await waitUntil(
         () =>
           [a, b].every((agent) => isDeepEqual(settled(agent), want)) &&
-          isDeepEqual(files(a.root("conf")), new Map([...files(b.root("conf"))].map(([k, v]) => [k, v!]))),
+          isDeepEqual(files(a.root("conf")), files(b.root("conf"))),
         90_000,
         "both trees to hold exactly the last writes",
         () => [a, b].map((agent) => `${agent.name}: ${diff(settled(agent), want)}`).join("\n"),
@@ -297,16 +326,15 @@ describe("agents SIGKILLed at random moments during a busy lightweight workload"
     for (const agent of [a, b]) {
       assert.deepEqual(tempFilesUnder(agent.root("conf")), [], `no temp files on ${agent.name}`);
     }
-    const copies = [...files(a.root("conf")).keys()].filter((rel) => rel.includes(".fedsync-conflict-"));
-    console.log(`conflict copies left by kills: ${copies.length}`);
+    console.log(`extra files left by kills: ${JSON.stringify(extras(a).map(([rel]) => rel))}`);
   });
 });
 
-function isDeepEqual(actual: Map<string, string | undefined>, expected: Map<string, string>): boolean {
+function isDeepEqual(actual: Map<string, string>, expected: Map<string, string>): boolean {
   return actual.size === expected.size && [...expected].every(([rel, sha]) => actual.get(rel) === sha);
 }
 
-function diff(actual: Map<string, string | undefined>, expected: Map<string, string>): string {
+function diff(actual: Map<string, string>, expected: Map<string, string>): string {
   const missing = [...expected.keys()].filter((rel) => !actual.has(rel));
   const extra = [...actual.keys()].filter((rel) => !expected.has(rel));
   const wrong = [...expected]
