@@ -406,7 +406,9 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
           : remoteState(join.key, join.remote.info, logger)
         : undefined,
       tombstoneObject: join.tombstone?.info,
-      tombstone,
+      // This machine's own deletion mark cannot say that a file here now was deleted elsewhere: the file was
+      // created again here (restored after an rm -rf, say), so it is published, not deleted.
+      tombstone: tombstone?.deletedBy === config.machine && join.local?.entry ? undefined : tombstone,
     };
     const promise = limit(() => process(join, item)).catch((error: unknown) => {
       executor.counts.failed++;

@@ -603,12 +603,17 @@ describe("operator mistakes", () => {
         `nothing was deleted from the bucket:\n${agent.output}`,
       );
       writeTree(b.root("conf"), tree);
+      await quiet(agent, 1500);
     } finally {
       assert.equal(await agent.stop(), 0);
     }
-    await fed.sync(b);
+    const synced = await fed.sync(b);
     await fed.sync(a);
     assert.deepEqual(snapshot(a.root("conf")), snapshot(b.root("conf")));
+    assert.ok(
+      (await countObjects(fed, "conf/n")) >= 210,
+      `nothing was deleted from the bucket:\n${agent.output}\n${synced.stderr}`,
+    );
   });
 
   test("a set root unmounted under a running agent trips the guard: nothing deleted anywhere", async () => {

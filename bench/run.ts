@@ -1,0 +1,117 @@
+/**
+ * `npm run bench` (add `-- --quick`, `--only 1,3`, `--no-write`, `--cli other/dist/cli.js`, `--scale-files N`):
+ * fedsync against rclone (and sha256sum) on one private MinIO, in one run; prints the table and writes it
+ * into docs/benchmarks.md (only after a whole run of this build).
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { minioBinary, startMinio } from "../test/helpers/minio.js";
+import { SIZES, type BenchContext, type Mode, type Row, type ScenarioResult } from "./context.js";
+import { defaultCliPath, repoRoot } from "./fedsync.js";
+import { machineFacts } from "./machine.js";
+import { removeTree } from "./process.js";
+import { Rclone, rcloneBinary } from "./rclone.js";
+import { renderReport, textTable, writeReport } from "./report.js";
+import { bigFile } from "./scenarios/big-file.js";
+import { hashing } from "./scenarios/hashing.js";
+import { initialUpload } from "./scenarios/initial-upload.js";
+import { propagation } from "./scenarios/propagation.js";
+import { scale } from "./scenarios/scale.js";
+import { unchangedPass } from "./scenarios/unchanged-pass.js";
+
+interface Scenario {
+  id: number;
+  title: string;
+  run(ctx: BenchContext): Promise<ScenarioResult>;
+}
+
+const SCENARIOS: Scenario[] = [
+  { id: 1, title: "initial upload", run: initialUpload },
+  { id: 2, title: "one big file", run: bigFile },
+  { id: 3, title: "unchanged pass and 1% changed (scenarios 3 and 4)", run: unchangedPass },
+  { id: 5, title: "lightweight propagation and burst", run: propagation },
+  { id: 6, title: "scale", run: scale },
+  { id: 7, title: "hashing", run: hashing },
+];
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      "no-write": { type: "boolean", default: false },
+      cli: { type: "string" },
+      "scale-files": { type: "string" },
+    },
+  });
+  const mode: Mode = values.quick ? "quick" : "full";
+  const only = values.only ? new Set(values.only.split(",").map(Number)) : undefined;
+  const sizes = { ...SIZES[mode] };
+  if (values["scale-files"]) sizes.scaleFiles = Number(values["scale-files"]);
+  const selected = SCENARIOS.filter(
+    (scenario) => (!only || only.has(scenario.id)) && (scenario.id !== 6 || sizes.scaleFiles > 0),
+  );
+  const started = performance.now();
+  const log = (message: string) =>
+    process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}\n`);
+
+  const rcloneBin = rcloneBinary();
+  const minio = await startMinio();
+  const rclone = new Rclone(rcloneBin, minio);
+  const facts = await machineFacts(minioBinary(), await rclone.version());
+  const work = mkdtempSync(join(tmpdir(), "fedsync-bench-"));
+  let buckets = 0;
+  const ctx: BenchContext = {
+    mode,
+    sizes,
+    minio,
+    rclone,
+    cli: values.cli ? resolve(values.cli) : defaultCliPath,
+    work,
+    newBucket: () => minio.createBucket(`bench-${++buckets}`),
+    log,
+  };
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const failures: string[] = [];
+  try {
+    for (const scenario of selected) {
+      log(`scenario ${scenario.id}: ${scenario.title}`);
+      try {
+        const result = await scenario.run(ctx);
+        rows.push(...result.rows);
+        notes.push(...result.notes);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        log(`scenario ${scenario.id} failed: ${message}`);
+        failures.push(`${scenario.id}. ${scenario.title}: ${message.split("\n").slice(0, 6).join(" ")}`);
+      }
+    }
+  } finally {
+    await minio.stop();
+    await removeTree(work);
+  }
+  const report = {
+    mode,
+    sizes,
+    facts,
+    rows,
+    notes,
+    failures,
+    totalSeconds: (performance.now() - started) / 1000,
+  };
+  process.stdout.write(`\n${textTable(rows)}\n\n`);
+  for (const note of notes) process.stdout.write(`- ${note}\n`);
+  for (const failure of failures) process.stdout.write(`FAILED ${failure}\n`);
+  if (!only && !values.cli && !values["no-write"]) {
+    const path = join(repoRoot, "docs/benchmarks.md");
+    writeReport(path, renderReport(report));
+    log(`wrote ${path}`);
+  }
+  process.exitCode = failures.length > 0 ? 1 : 0;
+}
+
+await main();
