@@ -236,7 +236,7 @@ export class Executor {
     if (entry.type === "file") {
       const path = absolutePath(this.root, key);
       if (entry.size <= BUFFERED_UPLOAD_LIMIT) {
-        body = await readFile(path);
+        body = key === item.key && item.content ? item.content : await readFile(path);
         if (body.length !== entry.size)
           throw new RefusedError(`${key} changed while being read; retrying next pass`);
         sha256 = createHash("sha256").update(body).digest("hex");

@@ -14,6 +14,8 @@ export interface PassItem {
   remote?: RemoteState;
   tombstoneObject?: ObjectInfo;
   tombstone?: TombstoneState;
+  /** The bytes of a small local file the pass read whole to hash: an upload sends these, not a second read. */
+  content?: Buffer;
 }
 
 export function baseOf(row: FileRow): BaseState {

@@ -8,7 +8,7 @@ import type { Journal } from "../journal/journal.js";
 import type { FileRow, SetState } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, type LocalEntry, type ScanProblem } from "../scan/entry.js";
-import { sha256File } from "../scan/hash.js";
+import { hashFile } from "../scan/hash.js";
 import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
@@ -205,6 +205,9 @@ function agreedRemoteState(row: FileRow, info: ObjectInfo): RemoteState {
   };
 }
 
+/** A local file up to this size that has to be hashed is read whole, and an upload reuses the bytes. */
+const KEEP_CONTENT_BYTES = 1024 * 1024;
+
 /** Rows whose object's own Last-Modified is learnt in one journal transaction. */
 const LEARN_BATCH = 1000;
 
@@ -317,7 +320,8 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       `${seen} checked, ${executor.counts.uploaded} up, ${executor.counts.downloaded} down`,
     );
 
-  const localState = async (entry: LocalEntry, row: FileRow | undefined): Promise<LocalState> => {
+  const localState = async (item: PassItem, entry: LocalEntry): Promise<LocalState> => {
+    const { row } = item;
     const state: LocalState = {
       type: entry.type,
       size: entry.size,
@@ -331,7 +335,9 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       if (row?.sha256 && unchangedSinceBase(entry, row)) state.sha256 = row.sha256;
       else {
         hashed++;
-        state.sha256 = await sha256File(absolutePath(set.path, entry.key));
+        const read = await hashFile(absolutePath(set.path, entry.key), KEEP_CONTENT_BYTES);
+        state.sha256 = read.sha256;
+        item.content = read.content;
       }
     }
     return state;
@@ -344,7 +350,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
 
   const process = async (join: Joined, item: PassItem) => {
     if (executor.outage) return;
-    if (item.entry) item.local = await localState(item.entry, join.row);
+    if (item.entry) item.local = await localState(item, item.entry);
     const action = plan(item, set);
     if (action.kind === "none") {
       const lastModified = join.remote?.info.lastModified.getTime();

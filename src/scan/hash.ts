@@ -14,6 +14,17 @@ const READ_BUFFER_BYTES = 1024 * 1024;
  * FIFO, so a path swapped after the scan can neither leak a file from outside the set nor hang the pass.
  */
 export async function sha256File(absPath: string): Promise<string> {
+  return (await hashFile(absPath)).sha256;
+}
+
+/**
+ * Like sha256File, and also returns the bytes of a file of at most `keepBytes`, read once (for a caller that
+ * may upload them next).
+ */
+export async function hashFile(
+  absPath: string,
+  keepBytes = 0,
+): Promise<{ sha256: string; content?: Buffer }> {
   let handle;
   try {
     handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -26,6 +37,11 @@ export async function sha256File(absPath: string): Promise<string> {
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new NotRegularFileError(`${absPath} is not a regular file`);
+    if (stats.size <= keepBytes) {
+      const content = await handle.readFile();
+      const sha256 = createHash("sha256").update(content).digest("hex");
+      return content.length <= keepBytes ? { sha256, content } : { sha256 };
+    }
     const hash = createHash("sha256");
     // One buffer per file, sized to it (plus one byte, so the read that finds the end is the second): a
     // read stream would allocate a fresh 1 MiB buffer for every read, even of a 4 KiB file.
@@ -35,7 +51,7 @@ export async function sha256File(absPath: string): Promise<string> {
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
     }
-    return hash.digest("hex");
+    return { sha256: hash.digest("hex") };
   } finally {
     await handle.close();
   }
