@@ -57,6 +57,10 @@ interface SetRecord {
   last_good_sync: number | null;
   last_error: string | null;
   last_pass_ms: number | null;
+  root_dev: string | null;
+  root_ino: string | null;
+  mounts: string | null;
+  last_full_pass_started: number | null;
 }
 
 interface ConflictRecord {
@@ -77,6 +81,10 @@ const SET_COLUMNS: Record<keyof SetStatePatch, string> = {
   lastGoodSync: "last_good_sync",
   lastError: "last_error",
   lastPassMs: "last_pass_ms",
+  rootDev: "root_dev",
+  rootIno: "root_ino",
+  mounts: "mounts",
+  lastFullPassStarted: "last_full_pass_started",
 };
 
 const FILE_COLUMNS =
@@ -387,6 +395,10 @@ export class Journal {
       lastGoodSync: r?.last_good_sync ?? null,
       lastError: r?.last_error ?? null,
       lastPassMs: r?.last_pass_ms ?? null,
+      rootDev: r?.root_dev ?? null,
+      rootIno: r?.root_ino ?? null,
+      mounts: r?.mounts ?? null,
+      lastFullPassStarted: r?.last_full_pass_started ?? null,
     };
   }
 

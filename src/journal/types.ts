@@ -44,6 +44,13 @@ export interface SetState {
   lastError: string | null;
   /** Duration of the last pass, ms. */
   lastPassMs: number | null;
+  /** The set root's device and inode numbers (decimal) at the last full pass. */
+  rootDev: string | null;
+  rootIno: string | null;
+  /** JSON list of the directory keys inside the tree that were mount points at the last full pass. */
+  mounts: string | null;
+  /** When the last full pass that ran to its end began (ms since the epoch). */
+  lastFullPassStarted: number | null;
 }
 
 export interface ConflictRow {
