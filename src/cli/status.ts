@@ -1,7 +1,7 @@
 import { createMinioDatastore } from "../datastore/index.js";
 import { Journal } from "../journal/journal.js";
 import { heartbeatPrefix } from "../reconcile/layout.js";
-import type { Heartbeat } from "../reconcile/housekeeping.js";
+import { parseHeartbeat } from "../reconcile/housekeeping.js";
 import type { Config } from "../config/types.js";
 import { readAgentStatus } from "../agent/status-file.js";
 import { EXIT_FAILURE, EXIT_OK } from "./exit.js";
@@ -30,7 +30,8 @@ async function readHeartbeats(config: Config, set: string): Promise<SetStatus["m
     const body = await datastore.get(info.key);
     const chunks: Buffer[] = [];
     for await (const chunk of body) chunks.push(chunk as Buffer);
-    const heartbeat = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Heartbeat;
+    const heartbeat = parseHeartbeat(set, info.key, Buffer.concat(chunks).toString("utf8"));
+    if (!heartbeat) continue;
     machines.push({
       machine: heartbeat.machine,
       lastGoodPass: new Date(heartbeat.lastGoodPass).toISOString(),

@@ -4,6 +4,7 @@ import picomatch from "picomatch";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
+import { ACCOUNT_NAME, MACHINE_NAME, MACHINE_NAME_RULE } from "./names.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
 
 export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
@@ -11,9 +12,7 @@ export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
 /** Timers above 2^31-1 ms fire at once in Node, so timer durations stop at a round 24 days. */
 const MAX_TIMER_MS = 24 * 86_400_000;
 const DURATION_ERROR = "expected a duration like 30s, 2m";
-const MACHINE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const SET_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
-const ACCOUNT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const LISTEN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const PERCENT = /^(\d+(?:\.\d+)?)%$/;
@@ -95,6 +94,16 @@ const glob = z.string().transform((pattern, ctx) => {
   return pattern;
 });
 
+const MODE_MASK_ERROR = 'expected permission bits in octal, in quotes, like "0775"';
+
+/** The permission bits a mode from the bucket may keep; setuid and setgid never travel. */
+const modeMask = z
+  .string({ error: MODE_MASK_ERROR })
+  .transform((text, ctx) =>
+    /^0?[0-7]{3,4}$/.test(text) ? parseInt(text, 8) & 0o1777 : invalid(ctx, MODE_MASK_ERROR),
+  )
+  .prefault("1775");
+
 const maxDelete = z
   .unknown()
   .transform((value, ctx) => {
@@ -140,8 +149,10 @@ const setSchema = z
     prefix: prefix.optional(),
     interval: duration("2m", { timer: true }),
     ignore: z.array(glob).prefault([]),
-    owner: z.string().regex(ACCOUNT, { error: "expected a user name" }).optional(),
-    group: z.string().regex(ACCOUNT, { error: "expected a group name" }).optional(),
+    owner: z.string().regex(ACCOUNT_NAME, { error: "expected a user name" }).optional(),
+    group: z.string().regex(ACCOUNT_NAME, { error: "expected a group name" }).optional(),
+    preserve_owner: z.boolean().prefault(false),
+    mode_mask: modeMask,
     deletions: z.enum(["propagate", "keep"]).prefault("propagate"),
     conflicts: z.enum(["keep-both", "newest-wins"]).prefault("keep-both"),
     max_delete: maxDelete,
@@ -161,6 +172,8 @@ const setSchema = z
     ignore: set.ignore,
     ...(set.owner !== undefined && { owner: set.owner }),
     ...(set.group !== undefined && { group: set.group }),
+    preserveOwner: set.preserve_owner,
+    modeMask: set.mode_mask,
     deletions: set.deletions,
     conflicts: set.conflicts,
     maxDelete: set.max_delete,
@@ -289,9 +302,7 @@ export function configSchema(env: NodeJS.ProcessEnv) {
     .strictObject({
       machine: z
         .string()
-        .regex(MACHINE, {
-          error: 'must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit',
-        })
+        .regex(MACHINE_NAME, { error: MACHINE_NAME_RULE })
         .prefault(() => hostname()),
       state_dir: absolutePath.prefault("/var/lib/fedsync"),
       datastore: datastoreSchema(env),

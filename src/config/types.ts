@@ -29,8 +29,13 @@ export interface SetConfig {
   intervalMs: number;
   /** Ignore globs (picomatch syntax, matched against the relative path). */
   ignore: string[];
+  /** Owner and group of every file fedsync writes, when it runs as root. */
   owner?: string;
   group?: string;
+  /** Apply the owner and group names that come with an object (never root's) instead of the root's owner. */
+  preserveOwner: boolean;
+  /** Permission bits a mode from the bucket may keep (default 0o1775: nothing world-writable). */
+  modeMask: number;
   deletions: DeletionPolicy;
   conflicts: ConflictPolicy;
   /** Deletion guard: a fraction in (0, 1]; 0.5 for "50%". */

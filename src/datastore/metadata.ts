@@ -3,6 +3,7 @@
  * stores as `X-Amz-Meta-*` headers. Free text (names, symlink targets) is percent-encoded where HTTP headers
  * could not carry it verbatim: anything outside printable ASCII, spaces, and `%` itself.
  */
+import { isAccountName, isMachineName } from "../config/names.js";
 import type { EntryType } from "../scan/entry.js";
 
 export const entryMetaKeys = {
@@ -99,7 +100,17 @@ function parseType(value: string): EntryType | undefined {
 
 function parseText(value: string): string | undefined {
   const text = decodeMetaText(value);
-  return text === undefined || text === "" ? undefined : text;
+  return text === undefined || text === "" || text.includes("\0") ? undefined : text;
+}
+
+function parseMachine(value: string): string | undefined {
+  const text = decodeMetaText(value);
+  return text !== undefined && isMachineName(text) ? text : undefined;
+}
+
+function parseAccount(value: string): string | undefined {
+  const text = decodeMetaText(value);
+  return text !== undefined && isAccountName(text) ? text : undefined;
 }
 
 /** Reads fields from a record, remembering which present values failed to parse. */
@@ -133,8 +144,10 @@ export function encodeEntryMeta(meta: EntryMeta): Record<string, string> {
 }
 
 /**
- * Decodes an object's metadata. Undefined without a record (the listing could not include it). Invalid
- * fields are dropped and listed in `invalid`; without a valid `fedsync-type` there is no `meta` at all.
+ * Decodes an object's metadata. Undefined without a record (the listing could not include it). Each field is
+ * checked against its own grammar (origin: a machine name; owner, group: account names); when any present
+ * field is invalid, or `fedsync-type` is missing, there is no `meta` at all: the object is foreign (its content
+ * is hashed on download, its metadata ignored) and `invalid` names the bad fields for one log line.
  */
 export function decodeEntryMeta(record: MetaRecord | undefined): DecodedEntryMeta | undefined {
   if (!record) return undefined;
@@ -145,11 +158,11 @@ export function decodeEntryMeta(record: MetaRecord | undefined): DecodedEntryMet
   setIfDefined(meta, "sha256", reader.read(entryMetaKeys.sha256, parseSha256));
   setIfDefined(meta, "mtimeMs", reader.read(entryMetaKeys.mtimeMs, parseInteger));
   setIfDefined(meta, "mode", reader.read(entryMetaKeys.mode, parseMode));
-  setIfDefined(meta, "owner", reader.read(entryMetaKeys.owner, parseText));
-  setIfDefined(meta, "group", reader.read(entryMetaKeys.group, parseText));
-  setIfDefined(meta, "origin", reader.read(entryMetaKeys.origin, parseText));
+  setIfDefined(meta, "owner", reader.read(entryMetaKeys.owner, parseAccount));
+  setIfDefined(meta, "group", reader.read(entryMetaKeys.group, parseAccount));
+  setIfDefined(meta, "origin", reader.read(entryMetaKeys.origin, parseMachine));
   setIfDefined(meta, "target", reader.read(entryMetaKeys.target, parseText));
-  return { meta, invalid: reader.invalid };
+  return reader.invalid.length > 0 ? { invalid: reader.invalid } : { meta, invalid: [] };
 }
 
 export function encodeTombstoneMeta(meta: TombstoneMeta): Record<string, string> {
@@ -162,11 +175,11 @@ export function encodeTombstoneMeta(meta: TombstoneMeta): Record<string, string>
   return record;
 }
 
-/** Undefined unless both deleted-by and deleted-at are present and valid. */
+/** Undefined unless both deleted-by (a machine name) and deleted-at are present and valid. */
 export function decodeTombstoneMeta(record: MetaRecord | undefined): DecodedTombstoneMeta | undefined {
   if (!record) return undefined;
   const reader = new FieldReader(record);
-  const deletedBy = reader.read(tombstoneMetaKeys.deletedBy, parseText);
+  const deletedBy = reader.read(tombstoneMetaKeys.deletedBy, parseMachine);
   const deletedAt = reader.read(tombstoneMetaKeys.deletedAt, parseInteger);
   if (deletedBy === undefined || deletedAt === undefined) return undefined;
   const meta: DecodedTombstoneMeta = { deletedBy, deletedAt, invalid: reader.invalid };

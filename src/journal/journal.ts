@@ -328,10 +328,10 @@ export class Journal {
     return (this.statement("SELECT count(*) AS n FROM files WHERE set_name = ?").get(set) as { n: number }).n;
   }
 
-  /** Forgets a set entirely: files, pending paths, state, conflicts and applied log records. */
+  /** Forgets a set entirely: files, pending paths, state, conflicts, applied log records and deletion marks. */
   deleteSet(set: string): void {
     this.transaction(() => {
-      for (const table of ["files", "pending", "conflicts", "applied_log"]) {
+      for (const table of ["files", "pending", "conflicts", "applied_log", "applied_tombstones"]) {
         this.statement(`DELETE FROM ${table} WHERE set_name = ?`).run(set);
       }
       this.statement("DELETE FROM sets WHERE name = ?").run(set);
@@ -416,6 +416,37 @@ export class Journal {
         name,
       );
     });
+  }
+
+  // applied tombstones
+
+  /** Notes that this machine applied the deletion mark of `path` whose object was modified at `modified`. */
+  recordAppliedTombstone(set: string, path: string, modified: number, at: number): void {
+    this.statement(
+      "INSERT INTO applied_tombstones (set_name, path, tombstone_modified, applied_at) VALUES (?, ?, ?, ?) " +
+        "ON CONFLICT (set_name, path) DO UPDATE SET tombstone_modified = excluded.tombstone_modified, " +
+        "applied_at = excluded.applied_at",
+    ).run(set, path, modified, at);
+  }
+
+  /** The Last-Modified of the deletion mark of `path` this machine last applied, if any. */
+  appliedTombstone(set: string, path: string): number | undefined {
+    const row = this.statement(
+      "SELECT tombstone_modified FROM applied_tombstones WHERE set_name = ? AND path = ?",
+    ).get(set, path) as { tombstone_modified: number } | undefined;
+    return row?.tombstone_modified;
+  }
+
+  forgetAppliedTombstone(set: string, path: string): void {
+    this.statement("DELETE FROM applied_tombstones WHERE set_name = ? AND path = ?").run(set, path);
+  }
+
+  /** Drops the notes of deletion marks applied before `before` (the marks themselves have expired). */
+  pruneAppliedTombstones(set: string, before: number): number {
+    return this.statement("DELETE FROM applied_tombstones WHERE set_name = ? AND applied_at < ?").run(
+      set,
+      before,
+    ).changes;
   }
 
   // conflicts

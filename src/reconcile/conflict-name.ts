@@ -1,22 +1,48 @@
 import { posix } from "node:path";
+import { MAX_SEGMENT_BYTES } from "../scan/keys.js";
+
+/** How many names a conflict copy tries before giving up: the plain one, then `-2`, `-3`... */
+const CONFLICT_NAME_TRIES = 20;
 
 function stamp(at: number): string {
   const iso = new Date(at).toISOString();
   return `${iso.slice(0, 10).replace(/-/g, "")}-${iso.slice(11, 19).replace(/:/g, "")}`;
 }
 
+/** `text` cut to at most `bytes` bytes of UTF-8, never inside a character. */
+function truncateUtf8(text: string, bytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= bytes) return text;
+  let out = "";
+  let used = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char, "utf8");
+    if (used + size > bytes) break;
+    out += char;
+    used += size;
+  }
+  return out;
+}
+
 /**
- * The name of a conflict copy: `<name>.fedsync-conflict-<YYYYMMDD-HHMMSS>-<machine><.ext>` beside the
- * original, e.g. `docs/report.fedsync-conflict-20261125-143000-web2.txt`. A name starting with a dot and
- * without another one (`.htaccess`) has no extension.
+ * The name of a conflict copy: `<name>.fedsync-conflict-<YYYYMMDD-HHMMSS>-<machine>[-<n>]<.ext>` beside the
+ * original, e.g. `docs/report.fedsync-conflict-20261125-143000-web2.txt`; `n` counts from 2 when the plain name
+ * is taken. A name starting with a dot and without another one (`.htaccess`) has no extension. A name that
+ * would be longer than a file name may be has its stem shortened, so the copy can always be written.
  */
-export function conflictCopyKey(key: string, machine: string, at: number): string {
+export function conflictCopyKey(key: string, machine: string, at: number, n = 1): string {
   const dir = posix.dirname(key);
   const base = posix.basename(key);
   const ext = posix.extname(base);
   const stem = ext ? base.slice(0, -ext.length) : base;
-  const name = `${stem}.fedsync-conflict-${stamp(at)}-${machine}${ext}`;
+  const suffix = `.fedsync-conflict-${stamp(at)}-${machine}${n > 1 ? `-${n}` : ""}${ext}`;
+  const room = MAX_SEGMENT_BYTES - Buffer.byteLength(suffix, "utf8");
+  const name = `${truncateUtf8(stem, Math.max(room, 1))}${suffix}`;
   return dir === "." ? name : `${dir}/${name}`;
+}
+
+/** The names a conflict copy may take, in order of preference. */
+export function conflictCopyKeys(key: string, machine: string, at: number): string[] {
+  return Array.from({ length: CONFLICT_NAME_TRIES }, (_, i) => conflictCopyKey(key, machine, at, i + 1));
 }
 
 export function isConflictCopy(key: string): boolean {

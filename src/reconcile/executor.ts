@@ -1,6 +1,5 @@
-import { createReadStream } from "node:fs";
-import { readFile, rename } from "node:fs/promises";
 import { createHash } from "node:crypto";
+import { stat } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { pipeline, Readable, Transform } from "node:stream";
 import type { Config, SetConfig } from "../config/types.js";
@@ -12,18 +11,20 @@ import type { Journal } from "../journal/journal.js";
 import type { FileRow } from "../journal/types.js";
 import type { Logger } from "../log/index.js";
 import { isDirKey, keyToRelPath, type LocalEntry } from "../scan/entry.js";
-import { sha256File } from "../scan/hash.js";
+import { openTreeFile } from "../scan/hash.js";
 import { entryKeyToObjectKey } from "../scan/keys.js";
 import { statEntry } from "../scan/walk.js";
-import { conflictCopyKey } from "./conflict-name.js";
+import { conflictCopyKeys } from "./conflict-name.js";
 import type { PassItem } from "./item.js";
 import { compactTimestamp, tombstonePrefix } from "./layout.js";
 import {
-  absolutePath,
   BlockedError,
   ensureDirectory,
+  firstFreeKey,
+  moveAside,
   RefusedError,
   removeEntry,
+  setFileMeta,
   writeFileAtomic,
   writeSymlinkAtomic,
   type Expected,
@@ -31,7 +32,7 @@ import {
 } from "./localfs.js";
 import type { OwnerNames } from "./owners.js";
 import type { Action, Side } from "./planner.js";
-import { SAFE_MODE_BITS, tombstoneHash } from "./planner.js";
+import { tombstoneHash } from "./planner.js";
 
 /** Files up to this size are read into memory once, so the bytes uploaded are the bytes hashed. */
 const BUFFERED_UPLOAD_LIMIT = 8 * 1024 * 1024;
@@ -92,6 +93,7 @@ export class Executor {
   /** Set when an action found the datastore unreachable: the pass stops starting new work. */
   outage?: DatastoreError;
   private readonly isRoot = process.getuid?.() === 0;
+  private rootOwner?: { uid: number; gid: number };
   private readonly audit: AuditTrail;
 
   constructor(private readonly deps: ExecutorDeps) {
@@ -161,8 +163,10 @@ export class Executor {
         await this.upload(item, item.key, action.ifMatch, action.dropTombstone);
         return;
       case "download":
-        await this.download(item, item.key, item.entry);
-        return;
+        if (action.mode !== undefined) return this.downloadStricter(item, action.mode);
+        return this.download(item, item.key, item.entry);
+      case "merge-meta":
+        return this.mergeMeta(item, action.mode, action.mtimeMs, action.ifMatch);
       case "delete-remote":
         return this.deleteRemote(item);
       case "delete-local":
@@ -171,9 +175,10 @@ export class Executor {
         return this.keepLocal(item);
       case "forget":
         this.deps.journal.deleteFile(this.deps.set.name, item.key);
+        if (item.tombstoneObject) this.rememberDeletion(item);
         return;
       case "conflict":
-        return this.conflict(item, action.winner, action.keepLoser);
+        return this.conflict(item, action.winner, action.keepLoser, action.mode);
     }
   }
 
@@ -224,27 +229,27 @@ export class Executor {
     this.deps.logger.info("kept locally although deleted elsewhere (deletions: keep)", { path: item.key });
   }
 
-  /** Publishes the local entry at `key` (the item's own key, or a conflict copy). */
-  private async upload(item: PassItem, key: string, ifMatch: string | undefined, dropTombstone: boolean) {
-    const entry = key === item.key ? item.entry : await this.lstatEntry(key);
+  /**
+   * Publishes the local entry at `key`: the item's own key (with the entry and bytes the plan saw, unless
+   * `fresh` asks to look again after this pass changed it), or a conflict copy.
+   */
+  private async upload(
+    item: PassItem,
+    key: string,
+    ifMatch: string | undefined,
+    dropTombstone: boolean,
+    fresh = false,
+  ) {
+    const planned = key === item.key && !fresh;
+    const entry = planned ? item.entry : await this.lstatEntry(key);
     if (!entry) throw new RefusedError(`${key} vanished before upload`);
     const owner = this.deps.owners.userName(entry.uid);
     const group = this.deps.owners.groupName(entry.gid);
     const condition = ifMatch ? { ifMatch } : { ifNoneMatch: true };
-    let body: Readable | Buffer = Buffer.alloc(0);
-    let sha256: string | undefined;
-    if (entry.type === "file") {
-      const path = absolutePath(this.root, key);
-      if (entry.size <= BUFFERED_UPLOAD_LIMIT) {
-        body = key === item.key && item.content ? item.content : await readFile(path);
-        if (body.length !== entry.size)
-          throw new RefusedError(`${key} changed while being read; retrying next pass`);
-        sha256 = createHash("sha256").update(body).digest("hex");
-      } else {
-        sha256 = key === item.key && item.local?.sha256 ? item.local.sha256 : await sha256File(path);
-        body = readVerified(path, sha256, key);
-      }
-    }
+    const { body, sha256 } =
+      entry.type === "file"
+        ? await this.readForUpload(key, entry, planned ? item : undefined)
+        : { body: Buffer.alloc(0), sha256: undefined };
     const metadata = encodeEntryMeta({
       type: entry.type,
       sha256,
@@ -264,7 +269,10 @@ export class Executor {
     );
     // The bucket's Last-Modified is not in a PUT answer; the next listing learns it (see againstJournal).
     this.deps.journal.putFile(this.rowFor(key, entry, sha256 ?? null, { etag, lastModified: null }));
-    if (dropTombstone) await this.deps.datastore.delete([this.tombstoneKey(key)]);
+    if (dropTombstone) {
+      await this.deps.datastore.delete([this.tombstoneKey(key)]);
+      this.deps.journal.forgetAppliedTombstone(this.deps.set.name, key);
+    }
     this.changes.push({ path: key, op: "put", sha256, etag });
     this.counts.uploaded++;
     this.counts.bytesUp += entry.size;
@@ -277,36 +285,90 @@ export class Executor {
     });
   }
 
+  /**
+   * The bytes of the file the scan saw at `key` (same device and inode, never through a symlink), with their
+   * sha256: those the plan already read for a small file, else read now.
+   */
+  private async readForUpload(
+    key: string,
+    entry: LocalEntry,
+    planned: PassItem | undefined,
+  ): Promise<{ body: Buffer | Readable; sha256: string }> {
+    if (planned?.content) {
+      return { body: planned.content, sha256: createHash("sha256").update(planned.content).digest("hex") };
+    }
+    const handle = await openTreeFile(this.root, key, entry);
+    if (entry.size <= BUFFERED_UPLOAD_LIMIT) {
+      try {
+        const body = await handle.readFile();
+        if (body.length !== entry.size)
+          throw new RefusedError(`${key} changed while being read; retrying next pass`);
+        return { body, sha256: createHash("sha256").update(body).digest("hex") };
+      } finally {
+        await handle.close();
+      }
+    }
+    let sha256 = planned?.local?.sha256;
+    if (!sha256) {
+      const hash = createHash("sha256");
+      for await (const chunk of handle.createReadStream({ start: 0, autoClose: false }))
+        hash.update(chunk as Buffer);
+      sha256 = hash.digest("hex");
+    }
+    return { body: readVerified(handle.createReadStream({ start: 0 }), sha256, key), sha256 };
+  }
+
   private async lstatEntry(key: string): Promise<LocalEntry | undefined> {
     const result = await statEntry(this.root, key);
     return result && "type" in result ? result : undefined;
   }
 
-  private ownership(remoteOwner: string | undefined, remoteGroup: string | undefined): Ownership {
+  /**
+   * Who owns what fedsync writes, when it runs as root: the set's `owner`/`group`, else (with
+   * `preserve_owner`) the names that came with the object, else the owner of the set root. A name from the
+   * bucket never makes a file root's unless the config names root itself.
+   */
+  private async ownership(
+    remoteOwner: string | undefined,
+    remoteGroup: string | undefined,
+  ): Promise<Ownership> {
     if (!this.isRoot) return {};
-    const owner = this.deps.set.owner ?? remoteOwner;
-    const group = this.deps.set.group ?? remoteGroup;
-    return {
-      uid: owner === undefined ? undefined : this.deps.owners.uid(owner),
-      gid: group === undefined ? undefined : this.deps.owners.gid(group),
+    const { set, owners } = this.deps;
+    this.rootOwner ??= await stat(this.root).then((stats) => ({ uid: stats.uid, gid: stats.gid }));
+    const fromBucket = (name: string | undefined, resolve: (name: string) => number | undefined) => {
+      const id = set.preserveOwner && name !== undefined ? resolve(name) : undefined;
+      return id === 0 ? undefined : id;
     };
+    const uid =
+      set.owner !== undefined ? owners.uid(set.owner) : fromBucket(remoteOwner, (n) => owners.uid(n));
+    const gid =
+      set.group !== undefined ? owners.gid(set.group) : fromBucket(remoteGroup, (n) => owners.gid(n));
+    return { uid: uid ?? this.rootOwner.uid, gid: gid ?? this.rootOwner.gid };
   }
 
-  /** Brings the remote version of `item` to local `key`, replacing `replacing` (the entry planned against). */
+  /** The mode a file or directory from the bucket gets here: its own, or the default, within `mode_mask`. */
+  private modeFor(remoteMode: number | undefined, type: "file" | "dir"): number {
+    return (remoteMode ?? (type === "dir" ? 0o755 : 0o644)) & this.deps.set.modeMask;
+  }
+
+  /**
+   * Brings the remote version of `item` to local `key`, replacing `replacing` (the entry planned against:
+   * undefined to replace whatever is there, null when nothing may be). `mode` overrides the object's.
+   */
   private async download(
     item: PassItem,
     key: string,
-    replacing: LocalEntry | undefined,
-    keepPrevious = true,
+    replacing: LocalEntry | undefined | null,
+    options: { keepPrevious?: boolean; mode?: number } = {},
   ) {
     const { remote, object } = item;
     if (!remote || !object) throw new Error("download needs a remote object");
-    const owner = this.ownership(remote.owner, remote.group);
-    const expected = expectedOf(replacing);
+    const owner = await this.ownership(remote.owner, remote.group);
+    const expected = replacing === undefined ? undefined : expectedOf(replacing ?? undefined);
     let sha256: string | null = null;
     let trash: string | undefined;
     if (remote.type === "dir") {
-      await ensureDirectory(this.root, key, (remote.mode ?? 0o755) & SAFE_MODE_BITS, owner);
+      await ensureDirectory(this.root, key, options.mode ?? this.modeFor(remote.mode, "dir"), owner);
     } else if (remote.type === "symlink") {
       const target = remote.target;
       if (target === undefined) throw new RefusedError(`symlink object ${object.key} has no target`);
@@ -315,10 +377,10 @@ export class Executor {
       }
       await writeSymlinkAtomic(this.root, key, target, expected);
     } else {
-      trash = keepPrevious && replacing?.type === "file" ? this.trashPath(key) : undefined;
+      trash = options.keepPrevious !== false && replacing?.type === "file" ? this.trashPath(key) : undefined;
       const stream = await this.deps.datastore.get(object.key);
       const written = await writeFileAtomic(this.root, key, stream, {
-        mode: (remote.mode ?? 0o644) & SAFE_MODE_BITS,
+        mode: options.mode ?? this.modeFor(remote.mode, "file"),
         mtimeMs: remote.mtimeMs ?? remote.lastModified,
         owner,
         sha256: remote.sha256,
@@ -357,6 +419,28 @@ export class Executor {
       size: object.size,
       trash,
     });
+  }
+
+  /** Downloads the remote version with a stricter mode than the object's, then publishes that mode. */
+  private async downloadStricter(item: PassItem, mode: number) {
+    const { remote } = item;
+    if (!remote) throw new Error("download needs a remote object");
+    await this.download(item, item.key, item.entry, { mode });
+    if (mode !== this.modeFor(remote.mode, remote.type === "dir" ? "dir" : "file")) {
+      await this.upload(item, item.key, remote.etag, false, true);
+    }
+  }
+
+  /** Same content on both sides: the merged mode and mtime here, then in the bucket. */
+  private async mergeMeta(item: PassItem, mode: number, mtimeMs: number, ifMatch: string) {
+    const { entry } = item;
+    if (!entry) throw new Error("merge-meta needs a local entry");
+    if (entry.type === "dir") await ensureDirectory(this.root, item.key, mode, {});
+    else await setFileMeta(this.root, item.key, { mode, mtimeMs }, expectedOf(entry)!);
+    this.deps.logger.info(`${item.key}: both sides changed its metadata; mode ${mode.toString(8)} kept`, {
+      path: item.key,
+    });
+    await this.upload(item, item.key, ifMatch, false, true);
   }
 
   private async deleteRemote(item: PassItem) {
@@ -409,6 +493,7 @@ export class Executor {
       });
     }
     this.deps.journal.deleteFile(this.deps.set.name, item.key);
+    this.rememberDeletion(item);
     this.counts.deletedLocal++;
     this.audit.record({
       path: item.key,
@@ -420,25 +505,42 @@ export class Executor {
     });
   }
 
-  private async conflict(item: PassItem, winner: Side, keepLoser: boolean) {
+  /** Remembered so this deletion never removes a file created here again later (see TombstoneState.stale). */
+  private rememberDeletion(item: PassItem) {
+    const at = this.deps.now();
+    const modified = item.tombstoneObject?.lastModified.getTime() ?? at;
+    this.deps.journal.recordAppliedTombstone(this.deps.set.name, item.key, modified, at);
+  }
+
+  private async conflict(item: PassItem, winner: Side, keepLoser: boolean, mode: number) {
     const { remote, entry } = item;
     if (!remote || !entry) throw new Error("conflict needs both sides");
     const loserMachine = winner === "local" ? (remote.origin ?? "unknown") : this.deps.config.machine;
-    const copyKey = conflictCopyKey(item.key, loserMachine, this.deps.now());
+    const candidates = conflictCopyKeys(item.key, loserMachine, this.deps.now());
+    let copyKey = candidates[0]!;
     if (winner === "remote") {
       if (keepLoser) {
-        await rename(absolutePath(this.root, item.key), absolutePath(this.root, copyKey));
+        copyKey = await moveAside(this.root, item.key, candidates, expectedOf(entry)!);
         await this.upload(item, copyKey, undefined, false);
-        await this.download(item, item.key, undefined, false);
+        await this.download(item, item.key, null, { keepPrevious: false, mode });
       } else {
-        await this.download(item, item.key, entry);
+        await this.download(item, item.key, entry, { mode });
+      }
+      if (remote.type === "file" && mode !== this.modeFor(remote.mode, "file")) {
+        await this.upload(item, item.key, remote.etag, false, true);
       }
     } else {
       if (keepLoser) {
-        await this.download(item, copyKey, undefined, false);
+        copyKey = await firstFreeKey(this.root, candidates);
+        await this.download(item, copyKey, null, { keepPrevious: false });
         await this.upload(item, copyKey, undefined, false);
       }
-      await this.upload(item, item.key, remote.etag, false);
+      if (mode !== (entry.mode & this.deps.set.modeMask) && entry.type === "file") {
+        await setFileMeta(this.root, item.key, { mode, mtimeMs: entry.mtimeMs }, expectedOf(entry)!);
+        await this.upload(item, item.key, remote.etag, false, true);
+      } else {
+        await this.upload(item, item.key, remote.etag, false);
+      }
     }
     const winnerMachine = winner === "local" ? this.deps.config.machine : (remote.origin ?? "unknown");
     if (keepLoser) {
@@ -492,7 +594,7 @@ export function symlinkEscapes(key: string, target: string): boolean {
  * was taken before the read, and the file changed in between): the upload is then abandoned before it
  * completes, so no object ever carries a sha256 its bytes do not have.
  */
-function readVerified(path: string, sha256: string, key: string): Readable {
+function readVerified(source: Readable, sha256: string, key: string): Readable {
   const hash = createHash("sha256");
   const verify = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -504,5 +606,5 @@ function readVerified(path: string, sha256: string, key: string): Readable {
       callback(same ? null : new RefusedError(`${key} changed while being read; retrying next pass`));
     },
   });
-  return pipeline(createReadStream(path), verify, () => undefined);
+  return pipeline(source, verify, () => undefined);
 }

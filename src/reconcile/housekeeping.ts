@@ -2,6 +2,8 @@ import type { Config, SetConfig } from "../config/types.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Logger } from "../log/index.js";
 import type { ChangeRecord } from "./executor.js";
+import type { Journal } from "../journal/journal.js";
+import { isMachineName } from "../config/names.js";
 import { heartbeatKey, logKey, logPrefix, parseCompactTimestamp } from "./layout.js";
 import { FEDSYNC_VERSION } from "../version.js";
 
@@ -9,6 +11,7 @@ interface Deps {
   config: Config;
   set: SetConfig;
   datastore: Datastore;
+  journal: Journal;
 }
 
 let logSequence = 0;
@@ -33,6 +36,7 @@ export async function housekeep(
   now: number,
   logger: Logger,
 ): Promise<void> {
+  deps.journal.pruneAppliedTombstones(deps.set.name, now - deps.config.tombstoneRetentionMs);
   const prefix = logPrefix(deps.set.name);
   const cutoff = now - deps.config.logRetentionMs;
   const expiredLogs: string[] = [];
@@ -56,6 +60,35 @@ export interface Heartbeat {
   version: string;
   lastGoodPass: number;
   files: number;
+}
+
+const VERSION_TEXT = /^[0-9A-Za-z.+-]{1,40}$/;
+
+/**
+ * A heartbeat object's body, checked field by field (any bucket writer may have put it): undefined unless the
+ * machine is a valid machine name matching the key's, and the figures are what they claim to be.
+ */
+export function parseHeartbeat(set: string, key: string, body: string): Heartbeat | undefined {
+  let value: Partial<Record<keyof Heartbeat, unknown>>;
+  try {
+    value = JSON.parse(body) as typeof value;
+  } catch {
+    return undefined;
+  }
+  const { machine, version, lastGoodPass, files } = value ?? {};
+  const valid =
+    typeof machine === "string" &&
+    isMachineName(machine) &&
+    key === heartbeatKey(set, machine) &&
+    typeof version === "string" &&
+    VERSION_TEXT.test(version) &&
+    Number.isSafeInteger(lastGoodPass) &&
+    !Number.isNaN(new Date(lastGoodPass as number).getTime()) &&
+    Number.isSafeInteger(files) &&
+    (files as number) >= 0;
+  return valid
+    ? { machine, version, lastGoodPass: lastGoodPass as number, files: files as number }
+    : undefined;
 }
 
 /** Tells the federation this machine is alive and when it last completed a pass. */

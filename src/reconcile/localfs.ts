@@ -1,36 +1,44 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream, rmSync, type Stats } from "node:fs";
-import { copyFile, link, lstat, mkdir, open, rename, rm, rmdir, symlink, unlink } from "node:fs/promises";
+import { constants, rmSync } from "node:fs";
+import {
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readlink,
+  rename,
+  rmdir,
+  symlink,
+  unlink,
+  type FileHandle,
+} from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import {
+  BlockedError,
+  openDirectory,
+  openParent,
+  RefusedError,
+  withParent,
+  type TreeDir,
+} from "../scan/anchored.js";
 import { keyToRelPath } from "../scan/entry.js";
+
+export { BlockedError, RefusedError } from "../scan/anchored.js";
 
 export const TEMP_PREFIX = ".fedsync-tmp-";
 
-/** The path is occupied by something a later step of the pass may clear (a type change): retry at the end. */
-export class BlockedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BlockedError";
-  }
-}
-
-/** Writing here would be unsafe (a symlink in the parent chain, a changed local file): skip it. */
-export class RefusedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "RefusedError";
-  }
-}
+const NEW_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 export interface Ownership {
   uid?: number;
   gid?: number;
 }
 
-/** The local file the plan was made against, checked again right before it is replaced or removed. */
+/** The local entry the plan was made against, checked again right before it is replaced or removed. */
 export interface Expected {
   inode: bigint;
   mtimeNs: bigint;
@@ -41,46 +49,17 @@ function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** The path of `key` under `root`, for messages and for code that only looks (never writes) there. */
 export function absolutePath(root: string, key: string): string {
   return join(root, keyToRelPath(key));
 }
 
-/**
- * Creates the missing parent directories of `key` under `root`, refusing to pass through a symlink (which
- * could lead out of the root) and reporting a non-directory in the way as blocked.
- */
-export async function prepareParents(root: string, key: string): Promise<string> {
-  const parts = keyToRelPath(key).split("/");
-  parts.pop();
-  let current = root;
-  for (const part of parts) {
-    current = join(current, part);
-    let stats: Stats | undefined;
-    try {
-      stats = await lstat(current);
-    } catch (error) {
-      if (errno(error) !== "ENOENT") throw error;
-    }
-    if (!stats) {
-      try {
-        await mkdir(current, { mode: 0o755 });
-        continue;
-      } catch (error) {
-        if (errno(error) !== "EEXIST") throw error;
-        stats = await lstat(current);
-      }
-    }
-    if (stats.isSymbolicLink()) throw new RefusedError(`${current} is a symlink; not writing through it`);
-    if (!stats.isDirectory()) throw new BlockedError(`${current} is not a directory`);
-  }
-  return current;
-}
-
-async function checkExpected(path: string, expected: Expected | null | undefined): Promise<void> {
+async function checkExpected(dir: TreeDir, name: string, expected: Expected | null | undefined) {
   if (expected === undefined) return;
+  const path = `${dir.label}/${name}`;
   let stats;
   try {
-    stats = await lstat(path, { bigint: true });
+    stats = await lstat(dir.at(name), { bigint: true });
   } catch (error) {
     if (errno(error) === "ENOENT" && expected === null) return;
     if (errno(error) === "ENOENT") throw new RefusedError(`${path} vanished since it was scanned`);
@@ -103,15 +82,8 @@ async function checkExpected(path: string, expected: Expected | null | undefined
 /** Temp files being written right now, removed on shutdown so an abandoned write leaves nothing behind. */
 const activeTemps = new Set<string>();
 
-function tempPath(dir: string): string {
-  const path = join(dir, `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`);
-  activeTemps.add(path);
-  return path;
-}
-
-async function releaseTemp(path: string): Promise<void> {
-  await rm(path, { force: true });
-  activeTemps.delete(path);
+function tempName(): string {
+  return `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`;
 }
 
 export function removeActiveTemps(): void {
@@ -124,14 +96,18 @@ export function removeActiveTemps(): void {
  * here; this process's own writes in flight are spared). Whether there was one to remove.
  */
 export async function removeStaleTemp(root: string, key: string): Promise<boolean> {
-  const path = absolutePath(root, key);
-  if (activeTemps.has(path)) return false;
+  const name = key.slice(key.lastIndexOf("/") + 1);
+  if (!name.startsWith(TEMP_PREFIX) || activeTemps.has(absolutePath(root, key))) return false;
+  const dir = await openDirectory(root, key.slice(0, key.length - name.length), false);
+  if (!dir) return false;
   try {
-    await unlink(path);
+    await unlink(dir.at(name));
     return true;
   } catch (error) {
     if (errno(error) === "ENOENT") return false;
     throw error;
+  } finally {
+    await dir.close();
   }
 }
 
@@ -142,15 +118,18 @@ export interface FileWrite {
   /** When known, the written bytes must hash to this (a mismatch aborts the write). */
   sha256?: string;
   size?: number;
-  /** The local entry being replaced: undefined to not check, null if there must be none. */
+  /**
+   * The local entry being replaced: undefined to not check, null if there must be none (the new file is
+   * then linked into place, which fails rather than replace anything that appeared meanwhile).
+   */
   expected?: Expected | null;
-  /** Where to keep the replaced version, if anywhere. */
+  /** Where to keep the replaced version, if anywhere (outside the tree: the trash). */
   keepPreviousAt?: string;
 }
 
 /**
- * Writes `source` to `key` atomically: a temp file in the target directory, fsync, mode/owner/mtime, rename.
- * A crash at any point leaves either the old or the new content.
+ * Writes `source` to `key` atomically: a temp file created in the target directory, fsync, then mode, owner
+ * and mtime set on its descriptor, rename. A crash at any point leaves either the old or the new content.
  */
 export async function writeFileAtomic(
   root: string,
@@ -158,18 +137,22 @@ export async function writeFileAtomic(
   source: Readable,
   options: FileWrite,
 ): Promise<{ sha256: string; size: number }> {
-  let dir: string;
+  let parent;
   try {
-    dir = await prepareParents(root, key);
+    parent = await openParent(root, key, true);
   } catch (error) {
     source.destroy();
     throw error;
   }
-  const target = absolutePath(root, key);
-  const temp = tempPath(dir);
-  const hash = createHash("sha256");
-  let size = 0;
+  const { dir, name } = parent!;
+  const temp = tempName();
+  const tempLabel = `${dir.label}/${temp}`;
+  activeTemps.add(tempLabel);
+  let handle: FileHandle | undefined;
   try {
+    handle = await open(dir.at(temp), NEW_FILE_FLAGS, 0o600);
+    const hash = createHash("sha256");
+    let size = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         hash.update(chunk);
@@ -177,7 +160,7 @@ export async function writeFileAtomic(
         callback(null, chunk);
       },
     });
-    await pipeline(source, counter, createWriteStream(temp, { flags: "wx", mode: 0o600 }));
+    await pipeline(source, counter, handle.createWriteStream({ autoClose: false, emitClose: false }));
     const sha256 = hash.digest("hex");
     if (options.sha256 && sha256 !== options.sha256) {
       throw new Error(
@@ -187,23 +170,61 @@ export async function writeFileAtomic(
     if (options.size !== undefined && size !== options.size) {
       throw new Error(`content of ${key} is ${size} bytes, expected ${options.size}`);
     }
-    const handle = await open(temp, "r+");
-    try {
-      await handle.chmod(options.mode);
-      await chownQuietly(handle, options.owner);
-      await handle.utimes(utimeSeconds(options.mtimeMs), utimeSeconds(options.mtimeMs));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await checkExpected(target, options.expected);
-    if (options.keepPreviousAt) await keepCopy(target, options.keepPreviousAt);
-    await renameInto(temp, target);
-    activeTemps.delete(temp);
+    await chownQuietly(handle, options.owner);
+    await handle.chmod(options.mode);
+    await handle.utimes(utimeSeconds(options.mtimeMs), utimeSeconds(options.mtimeMs));
+    await handle.sync();
+    await checkExpected(dir, name, options.expected);
+    if (options.keepPreviousAt) await keepCopy(dir, name, options.keepPreviousAt);
+    await place(dir, temp, name, options.expected === null);
+    await checkPlaced(dir, name, handle);
+    activeTemps.delete(tempLabel);
     return { sha256, size };
   } catch (error) {
-    await releaseTemp(temp);
+    await unlink(dir.at(temp)).catch(() => undefined);
+    activeTemps.delete(tempLabel);
     throw error;
+  } finally {
+    await handle?.close().catch(() => undefined);
+    await dir.close();
+  }
+}
+
+/** Moves `temp` to `name`: by rename, or, when nothing may be replaced, by link (which fails if it exists). */
+async function place(dir: TreeDir, temp: string, name: string, noReplace: boolean): Promise<void> {
+  if (noReplace) {
+    try {
+      await link(dir.at(temp), dir.at(name));
+      await unlink(dir.at(temp));
+      return;
+    } catch (error) {
+      const code = errno(error);
+      if (code === "EEXIST") throw new RefusedError(`${dir.label}/${name} appeared since it was scanned`);
+      // A file system without hard links: the check just made has to do.
+      if (code !== "EPERM" && code !== "EOPNOTSUPP") throw error;
+    }
+  }
+  try {
+    await rename(dir.at(temp), dir.at(name));
+  } catch (error) {
+    const code = errno(error);
+    if (code === "EISDIR" || code === "ENOTEMPTY" || code === "ENOTDIR") {
+      throw new BlockedError(`${dir.label}/${name} is occupied by a directory`);
+    }
+    throw error;
+  }
+}
+
+/** The name must now hold the file this process wrote, not something a local user swapped in for the temp. */
+async function checkPlaced(dir: TreeDir, name: string, handle: FileHandle): Promise<void> {
+  const [written, placed] = await Promise.all([
+    handle.stat({ bigint: true }),
+    lstat(dir.at(name), { bigint: true }),
+  ]);
+  if (written.ino !== placed.ino || written.dev !== placed.dev) {
+    throw new RefusedError(
+      `${dir.label}/${name}: the temp file was replaced while it was written; not synced`,
+    );
   }
 }
 
@@ -216,25 +237,13 @@ function utimeSeconds(ms: number): string {
   return String((ms >= 0 ? ms + 0.0005 : ms - 0.0005) / 1000);
 }
 
-async function chownQuietly(handle: { chown(uid: number, gid: number): Promise<void> }, owner: Ownership) {
+async function chownQuietly(handle: FileHandle, owner: Ownership) {
   if (owner.uid === undefined && owner.gid === undefined) return;
   try {
     await handle.chown(owner.uid ?? -1, owner.gid ?? -1);
   } catch (error) {
     // Without CAP_CHOWN the file keeps the agent's ownership; the journal records what it really got.
     if (errno(error) !== "EPERM") throw error;
-  }
-}
-
-async function renameInto(temp: string, target: string): Promise<void> {
-  try {
-    await rename(temp, target);
-  } catch (error) {
-    const code = errno(error);
-    if (code === "EISDIR" || code === "ENOTEMPTY" || code === "ENOTDIR") {
-      throw new BlockedError(`${target} is occupied by a directory`);
-    }
-    throw error;
   }
 }
 
@@ -245,55 +254,140 @@ export async function writeSymlinkAtomic(
   target: string,
   expected?: Expected | null,
 ): Promise<void> {
-  const dir = await prepareParents(root, key);
-  const temp = tempPath(dir);
-  try {
-    await symlink(target, temp);
-    await checkExpected(absolutePath(root, key), expected);
-    await renameInto(temp, absolutePath(root, key));
-    activeTemps.delete(temp);
-  } catch (error) {
-    await releaseTemp(temp);
-    throw error;
-  }
+  await withParent(root, key, true, async ({ dir, name }) => {
+    const temp = tempName();
+    try {
+      await symlink(target, dir.at(temp));
+      const written = await lstat(dir.at(temp), { bigint: true });
+      await checkExpected(dir, name, expected);
+      await place(dir, temp, name, expected === null);
+      const placed = await lstat(dir.at(name), { bigint: true });
+      if (placed.ino !== written.ino) {
+        throw new RefusedError(`${dir.label}/${name}: the temp link was replaced; not synced`);
+      }
+    } catch (error) {
+      await unlink(dir.at(temp)).catch(() => undefined);
+      throw error;
+    }
+  });
 }
 
-/** Makes sure `key` is a directory with `mode`. */
+/** Makes sure `key` is a directory with `mode` and `owner`, set on its descriptor. */
 export async function ensureDirectory(
   root: string,
   key: string,
   mode: number,
   owner: Ownership,
 ): Promise<void> {
-  await prepareParents(root, key);
-  const path = absolutePath(root, key);
-  try {
-    await mkdir(path, { mode });
-  } catch (error) {
-    if (errno(error) !== "EEXIST") throw error;
-    const stats = await lstat(path);
-    if (!stats.isDirectory()) throw new BlockedError(`${path} exists and is not a directory`);
-  }
-  const handle = await open(path, "r");
-  try {
-    await handle.chmod(mode);
-    await chownQuietly(handle, owner);
-  } finally {
-    await handle.close();
-  }
+  await withParent(root, key, true, async ({ dir, name }) => {
+    try {
+      await mkdir(dir.at(name), { mode });
+    } catch (error) {
+      if (errno(error) !== "EEXIST") throw error;
+    }
+    let handle;
+    try {
+      handle = await open(dir.at(name), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch (error) {
+      const code = errno(error);
+      if (code === "ENOTDIR" || code === "ELOOP") {
+        throw new BlockedError(`${dir.label}/${name} exists and is not a directory`);
+      }
+      throw error;
+    }
+    try {
+      await chownQuietly(handle, owner);
+      await handle.chmod(mode);
+    } finally {
+      await handle.close();
+    }
+  });
 }
 
-/** Keeps the current version of `path` at `copyPath` (a hard link where possible, else a copy). */
-export async function keepCopy(path: string, copyPath: string): Promise<void> {
+/** Sets the mode and mtime of the file at `key`, on its descriptor, when it is still what was planned. */
+export async function setFileMeta(
+  root: string,
+  key: string,
+  meta: { mode: number; mtimeMs: number },
+  expected: Expected,
+): Promise<void> {
+  const done = await withParent(root, key, false, async ({ dir, name }) => {
+    await checkExpected(dir, name, expected);
+    const handle = await open(dir.at(name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const stats = await handle.stat({ bigint: true });
+      if (!stats.isFile() || stats.ino !== expected.inode) {
+        throw new RefusedError(`${dir.label}/${name} changed since it was scanned`);
+      }
+      await handle.chmod(meta.mode);
+      await handle.utimes(utimeSeconds(meta.mtimeMs), utimeSeconds(meta.mtimeMs));
+    } finally {
+      await handle.close();
+    }
+    return true;
+  });
+  if (!done) throw new RefusedError(`${absolutePath(root, key)} vanished since it was scanned`);
+}
+
+/**
+ * Keeps the current version of `name` at `copyPath` outside the tree (a hard link where possible, else a
+ * copy of a regular file or of a symlink, never of what a symlink points to).
+ */
+async function keepCopy(dir: TreeDir, name: string, copyPath: string): Promise<void> {
   await mkdir(dirname(copyPath), { recursive: true, mode: 0o700 });
   try {
-    await link(path, copyPath);
+    await link(dir.at(name), copyPath);
   } catch (error) {
     const code = errno(error);
     if (code === "ENOENT") return;
     if (code !== "EXDEV" && code !== "EPERM") throw error;
-    await copyFile(path, copyPath);
+    const stats = await lstat(dir.at(name));
+    if (stats.isSymbolicLink()) await symlink(await readlink(dir.at(name)), copyPath);
+    else if (stats.isFile()) await copyFile(dir.at(name), copyPath, constants.COPYFILE_EXCL);
   }
+}
+
+/**
+ * Moves the entry at `key` to the first of `candidates` (sibling keys) that is free, never replacing
+ * anything: a link to the new name, then the old name removed. The key it went to.
+ */
+export async function moveAside(
+  root: string,
+  key: string,
+  candidates: readonly string[],
+  expected: Expected,
+): Promise<string> {
+  const moved = await withParent(root, key, false, async ({ dir, name }) => {
+    await checkExpected(dir, name, expected);
+    for (const candidate of candidates) {
+      const candidateName = candidate.slice(candidate.lastIndexOf("/") + 1);
+      try {
+        await link(dir.at(name), dir.at(candidateName));
+      } catch (error) {
+        if (errno(error) === "EEXIST") continue;
+        throw error;
+      }
+      await unlink(dir.at(name));
+      return candidate;
+    }
+    throw new RefusedError(`no free name for a conflict copy of ${dir.label}/${name}`);
+  });
+  if (moved === undefined) throw new RefusedError(`${absolutePath(root, key)} vanished since it was scanned`);
+  return moved;
+}
+
+/** The first of `candidates` at which nothing exists now. */
+export async function firstFreeKey(root: string, candidates: readonly string[]): Promise<string> {
+  for (const candidate of candidates) {
+    const exists = await withParent(root, candidate, false, ({ dir, name }) =>
+      lstat(dir.at(name)).then(
+        () => true,
+        () => false,
+      ),
+    );
+    if (!exists) return candidate;
+  }
+  throw new RefusedError(`no free name among ${candidates.length} candidates for ${candidates[0]}`);
 }
 
 /**
@@ -305,23 +399,27 @@ export async function removeEntry(
   key: string,
   options: { directory: boolean; expected?: Expected; keepAt?: string },
 ): Promise<void> {
-  const path = absolutePath(root, key);
-  if (options.directory) {
-    try {
-      await rmdir(path);
-    } catch (error) {
-      const code = errno(error);
-      if (code === "ENOENT") return;
-      if (code === "ENOTEMPTY" || code === "EEXIST") throw new BlockedError(`${path} is not empty`);
-      throw error;
+  await withParent(root, key, false, async ({ dir, name }) => {
+    if (options.directory) {
+      try {
+        await rmdir(dir.at(name));
+      } catch (error) {
+        const code = errno(error);
+        if (code === "ENOENT") return;
+        if (code === "ENOTEMPTY" || code === "EEXIST") {
+          throw new BlockedError(`${dir.label}/${name} is not empty`);
+        }
+        if (code === "ENOTDIR") throw new RefusedError(`${dir.label}/${name} is no longer a directory`);
+        throw error;
+      }
+      return;
     }
-    return;
-  }
-  if (options.expected) await checkExpected(path, options.expected);
-  if (options.keepAt) await keepCopy(path, options.keepAt);
-  try {
-    await unlink(path);
-  } catch (error) {
-    if (errno(error) !== "ENOENT") throw error;
-  }
+    if (options.expected) await checkExpected(dir, name, options.expected);
+    if (options.keepAt) await keepCopy(dir, name, options.keepAt);
+    try {
+      await unlink(dir.at(name));
+    } catch (error) {
+      if (errno(error) !== "ENOENT") throw error;
+    }
+  });
 }

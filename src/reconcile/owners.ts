@@ -1,3 +1,4 @@
+import { isAccountName } from "../config/names.js";
 import { readFileSync } from "node:fs";
 
 /** Maps user and group ids to names and back, from /etc/passwd and /etc/group (read once). */
@@ -18,13 +19,15 @@ export class OwnerNames {
     }
   }
 
-  /** A name, or `#<id>` when the id has none here. */
+  /** A name, or `#<id>` when the id has none here (or one that peers would not accept: see names.ts). */
   userName(uid: number): string {
-    return this.users.get(uid) ?? `#${uid}`;
+    const name = this.users.get(uid);
+    return name !== undefined && isAccountName(name) ? name : `#${uid}`;
   }
 
   groupName(gid: number): string {
-    return this.groups.get(gid) ?? `#${gid}`;
+    const name = this.groups.get(gid);
+    return name !== undefined && isAccountName(name) ? name : `#${gid}`;
   }
 
   uid(name: string): number | undefined {

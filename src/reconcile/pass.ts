@@ -8,13 +8,13 @@ import type { Journal } from "../journal/journal.js";
 import type { FileRow, SetState } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, type LocalEntry, type ScanProblem } from "../scan/entry.js";
-import { hashFile } from "../scan/hash.js";
+import { hashTreeFile } from "../scan/hash.js";
 import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
 import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
-import { absolutePath, removeStaleTemp, TEMP_PREFIX } from "./localfs.js";
+import { removeStaleTemp, TEMP_PREFIX } from "./localfs.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
 import { joinKeys, joinTree, UnknownSubtrees, type Joined, type PassScope } from "./sources.js";
@@ -217,14 +217,30 @@ const LEARN_BATCH = 1000;
  */
 const CHANGE_LOG_BATCH = 10_000;
 
-function tombstoneState(key: string, info: ObjectInfo): TombstoneState {
+/**
+ * The deletion mark of `key` as the planner sees it. `stale` when this machine has met it before: it applied
+ * it (or a deletion of the key as recent), or its last full pass began after the mark was written (clock skew
+ * allowed for): a file here now was created after that, and the mark must not delete it.
+ */
+function tombstoneState(
+  deps: PassDeps,
+  key: string,
+  info: ObjectInfo,
+  state: SetState,
+  createdHere: boolean,
+): TombstoneState {
   const meta = decodeTombstoneMeta(info.metadata);
   const type = info.metadata?.["fedsync-type"];
+  const written = info.lastModified.getTime();
+  const skew = deps.config.clockSkewMs;
+  const applied = createdHere ? deps.journal.appliedTombstone(deps.set.name, key) : undefined;
+  const passedOver = state.lastFullPassStarted !== null && written < state.lastFullPassStarted - skew;
   return {
     type: type === "file" || type === "symlink" || type === "dir" ? type : isDirKey(key) ? "dir" : "file",
-    deletedAt: meta?.deletedAt ?? info.lastModified.getTime(),
+    deletedAt: meta?.deletedAt ?? written,
     deletedBy: meta?.deletedBy,
     sha256: meta?.sha256,
+    stale: createdHere && (passedOver || (applied !== undefined && written <= applied + skew)),
   };
 }
 
@@ -335,7 +351,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       if (row?.sha256 && unchangedSinceBase(entry, row)) state.sha256 = row.sha256;
       else {
         hashed++;
-        const read = await hashFile(absolutePath(set.path, entry.key), KEEP_CONTENT_BYTES);
+        const read = await hashTreeFile(set.path, entry.key, entry, KEEP_CONTENT_BYTES);
         state.sha256 = read.sha256;
         item.content = read.content;
       }
@@ -394,7 +410,9 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       continue;
     }
     if (unknown.covers(join.key)) continue;
-    const tombstone = join.tombstone ? tombstoneState(join.key, join.tombstone.info) : undefined;
+    const tombstone = join.tombstone
+      ? tombstoneState(deps, join.key, join.tombstone.info, state, !!join.local?.entry && !join.row)
+      : undefined;
     if (tombstone && join.tombstone) {
       const expired = now() - tombstone.deletedAt > config.tombstoneRetentionMs;
       const superseded = join.remote && join.remote.info.lastModified.getTime() > tombstone.deletedAt;
@@ -470,7 +488,14 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const finished = now();
   const failed = executor.counts.failed;
   journal.updateSetState(set.name, {
-    ...(full ? { lastFullPass: finished, lastGoodSync: finished, lastPassMs: finished - started } : {}),
+    ...(full
+      ? {
+          lastFullPass: finished,
+          lastFullPassStarted: started,
+          lastGoodSync: finished,
+          lastPassMs: finished - started,
+        }
+      : {}),
     lastError: failed > 0 ? `${failed} action(s) failed; retrying next pass` : null,
   });
   if (full) {

@@ -13,6 +13,8 @@ export interface PlanInput {
 export interface PlanPolicy {
   conflicts: ConflictPolicy;
   deletions: DeletionPolicy;
+  /** Permission bits that travel (the set's mode_mask): modes are compared and merged under it. */
+  modeMask: number;
 }
 
 export type Side = "local" | "remote";
@@ -23,7 +25,13 @@ export type Action =
   | { kind: "record" }
   /** Publish the local version; `ifMatch` guards a replace, otherwise create-only. */
   | { kind: "upload"; ifMatch?: string; dropTombstone: boolean }
-  | { kind: "download" }
+  /**
+   * Bring the remote version here. With `mode`, the merged mode differs from the remote's (the local side made
+   * it stricter): the file gets that mode, and the result is published back.
+   */
+  | { kind: "download"; mode?: number }
+  /** Same content on both sides, metadata changed on both: apply the merged mode and mtime, then publish. */
+  | { kind: "merge-meta"; mode: number; mtimeMs: number; ifMatch: string }
   /** Delete the object and write a tombstone. */
   | { kind: "delete-remote" }
   | { kind: "delete-local" }
@@ -35,7 +43,7 @@ export type Action =
    * Both sides changed it differently. The winner keeps the name; under keep-both the loser's version is kept
    * as a conflict copy, under newest-wins it is dropped.
    */
-  | { kind: "conflict"; winner: Side; keepLoser: boolean };
+  | { kind: "conflict"; winner: Side; keepLoser: boolean; mode: number };
 
 export type ActionKind = Action["kind"];
 
@@ -54,26 +62,31 @@ function sameContent(
   return true;
 }
 
-function localMatchesBase(local: LocalState, base: BaseState): boolean {
+function masked(mode: number, policy: PlanPolicy): number {
+  return mode & policy.modeMask & SAFE_MODE_BITS;
+}
+
+function localMatchesBase(local: LocalState, base: BaseState, policy: PlanPolicy): boolean {
   if (!sameContent(local, base)) return false;
   if (local.type === "symlink") return true;
-  if (local.mode !== base.mode || local.owner !== base.owner || local.group !== base.group) return false;
+  if (masked(local.mode, policy) !== masked(base.mode, policy)) return false;
+  if (local.owner !== base.owner || local.group !== base.group) return false;
   return local.type === "dir" || local.mtimeMs === base.mtimeMs;
 }
 
 /** Whether the remote version carries the same content and metadata as the local one. */
-function remoteMatchesLocal(remote: RemoteState, local: LocalState): boolean {
+function remoteMatchesLocal(remote: RemoteState, local: LocalState, policy: PlanPolicy): boolean {
   if (!sameContent(remote, local)) return false;
   if (local.type === "symlink") return true;
-  if (remote.mode !== undefined && remote.mode !== local.mode) return false;
+  if (remote.mode !== undefined && masked(remote.mode, policy) !== masked(local.mode, policy)) return false;
   return local.type === "dir" || remote.mtimeMs === undefined || remote.mtimeMs === local.mtimeMs;
 }
 
-function localChange(input: PlanInput): Change {
+function localChange(input: PlanInput, policy: PlanPolicy): Change {
   const { local, base } = input;
   if (!base) return local ? "new" : "absent";
   if (!local) return "deleted";
-  return localMatchesBase(local, base) ? "same" : "changed";
+  return localMatchesBase(local, base, policy) ? "same" : "changed";
 }
 
 /**
@@ -82,20 +95,19 @@ function localChange(input: PlanInput): Change {
  * is empty, so they all share one ETag). Owner and group are left out: a machine without CAP_CHOWN, or one
  * that forces ownership, never records the remote's.
  */
-function remoteMetaMatchesBase(remote: RemoteState, base: BaseState): boolean {
+function remoteMetaMatchesBase(remote: RemoteState, base: BaseState, policy: PlanPolicy): boolean {
   if (remote.type !== base.type) return false;
   if (remote.type === "symlink") return (remote.target ?? null) === base.target;
-  if (remote.mode !== undefined && (remote.mode & SAFE_MODE_BITS) !== (base.mode & SAFE_MODE_BITS))
-    return false;
+  if (remote.mode !== undefined && masked(remote.mode, policy) !== masked(base.mode, policy)) return false;
   return remote.type === "dir" || remote.mtimeMs === undefined || remote.mtimeMs === base.mtimeMs;
 }
 
-function remoteChange(input: PlanInput): Change {
+function remoteChange(input: PlanInput, policy: PlanPolicy): Change {
   const { remote, base } = input;
   if (!base) return remote ? "new" : "absent";
   if (base.remoteEtag === null) return remote ? "new" : "same";
   if (!remote) return "deleted";
-  return remote.etag === base.remoteEtag && remoteMetaMatchesBase(remote, base) ? "same" : "changed";
+  return remote.etag === base.remoteEtag && remoteMetaMatchesBase(remote, base, policy) ? "same" : "changed";
 }
 
 /** The value a tombstone stores in its sha256 field for a deleted entry. */
@@ -111,9 +123,12 @@ export function tombstoneHash(entry: {
   return undefined;
 }
 
-/** A tombstone says this exact local version was deleted elsewhere. */
+/**
+ * A tombstone says this exact local version was deleted elsewhere, unless this machine has met it before
+ * (applied it, or passed over it in a full pass): the file here now was created after, and stays.
+ */
 function tombstoneCovers(tombstone: TombstoneState, local: LocalState): boolean {
-  if (tombstone.type !== local.type) return false;
+  if (tombstone.stale || tombstone.type !== local.type) return false;
   return (
     local.type === "dir" || (tombstone.sha256 !== undefined && tombstone.sha256 === tombstoneHash(local))
   );
@@ -124,15 +139,58 @@ function newer(local: LocalState, remote: RemoteState): Side {
   return remote.mtimeMs !== undefined && local.mtimeMs > remote.mtimeMs ? "local" : "remote";
 }
 
-function resolveBothChanged(local: LocalState, remote: RemoteState, policy: PlanPolicy): Action {
-  if (remoteMatchesLocal(remote, local)) return { kind: "record" };
+/**
+ * The mode after both sides' changes since the base: a side that changed it wins over one that did not, and
+ * when both changed it the stricter bits (the intersection) win. A permission is never loosened by a side
+ * that did not change it.
+ */
+export function mergeMode(base: number | undefined, local: number, remote: number | undefined): number {
+  if (remote === undefined || remote === local) return local;
+  if (base === undefined) return local & remote;
+  const localChanged = local !== base;
+  const remoteChanged = remote !== base;
+  if (localChanged && remoteChanged) return local & remote;
+  return remoteChanged ? remote : local;
+}
+
+/** Both sides changed the key since the base (or both created it): merge what can be merged. */
+function resolveBothChanged(
+  input: PlanInput,
+  local: LocalState,
+  remote: RemoteState,
+  policy: PlanPolicy,
+): Action {
+  if (remoteMatchesLocal(remote, local, policy)) return { kind: "record" };
+  const { base } = input;
+  const localMode = masked(local.mode, policy);
+  const remoteMode = remote.mode === undefined ? undefined : masked(remote.mode, policy);
+  const mode = mergeMode(base && masked(base.mode, policy), localMode, remoteMode);
+  const remoteKeepsMode = remoteMode === undefined || mode === remoteMode;
+  const contentBase = base && base.type === local.type ? base : undefined;
   if (sameContent(remote, local)) {
-    // Same bytes, different mode or mtime: no conflict copy, the newer metadata wins.
-    return newer(local, remote) === "local"
-      ? { kind: "upload", ifMatch: remote.etag, dropTombstone: false }
-      : { kind: "download" };
+    const mtimeMs = Math.max(local.mtimeMs, remote.mtimeMs ?? local.mtimeMs);
+    const mtimeFits = (side: number | undefined) => local.type === "dir" || side === mtimeMs;
+    if (mode === localMode && mtimeFits(local.mtimeMs)) {
+      return { kind: "upload", ifMatch: remote.etag, dropTombstone: false };
+    }
+    if (remoteMode !== undefined && remoteKeepsMode && mtimeFits(remote.mtimeMs)) return { kind: "download" };
+    return { kind: "merge-meta", mode, mtimeMs, ifMatch: remote.etag };
   }
-  return { kind: "conflict", winner: newer(local, remote), keepLoser: policy.conflicts === "keep-both" };
+  // Only one side changed the content (the other only its metadata): that content wins, no conflict copy.
+  if (contentBase && sameContent(remote, contentBase)) {
+    return mode === localMode
+      ? { kind: "upload", ifMatch: remote.etag, dropTombstone: false }
+      : { kind: "merge-meta", mode, mtimeMs: local.mtimeMs, ifMatch: remote.etag };
+  }
+  if (contentBase && sameContent(local, contentBase)) {
+    return remoteKeepsMode ? { kind: "download" } : { kind: "download", mode };
+  }
+  return {
+    kind: "conflict",
+    winner: newer(local, remote),
+    keepLoser: policy.conflicts === "keep-both",
+    mode,
+  };
 }
 
 /**
@@ -141,8 +199,8 @@ function resolveBothChanged(local: LocalState, remote: RemoteState, policy: Plan
  */
 export function plan(input: PlanInput, policy: PlanPolicy): Action {
   const { local, remote, tombstone, base } = input;
-  const l = localChange(input);
-  const r = remoteChange(input);
+  const l = localChange(input, policy);
+  const r = remoteChange(input, policy);
 
   if (l === "absent") {
     if (r === "absent") return { kind: "none" };
@@ -155,7 +213,7 @@ export function plan(input: PlanInput, policy: PlanPolicy): Action {
       }
       return { kind: "upload", dropTombstone: tombstone !== undefined };
     }
-    if (remote) return resolveBothChanged(local, remote, policy);
+    if (remote) return resolveBothChanged(input, local, remote, policy);
   }
   if (l === "same") {
     if (r === "same") return { kind: "none" };
@@ -170,7 +228,7 @@ export function plan(input: PlanInput, policy: PlanPolicy): Action {
         : { kind: "upload", dropTombstone: tombstone !== undefined };
     }
     if (r === "deleted") return { kind: "upload", dropTombstone: tombstone !== undefined };
-    if (remote) return resolveBothChanged(local, remote, policy);
+    if (remote) return resolveBothChanged(input, local, remote, policy);
   }
   if (l === "deleted") {
     if (r === "same") return base?.remoteEtag ? { kind: "delete-remote" } : { kind: "forget" };

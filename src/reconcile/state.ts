@@ -36,6 +36,11 @@ export interface TombstoneState {
   deletedBy?: string;
   /** Content hash of the deleted file (or of the symlink target); absent for directories. */
   sha256?: string;
+  /**
+   * This machine has met the deletion before (applied it, or a full pass went over the key after it): it
+   * deletes nothing created here since.
+   */
+  stale?: boolean;
 }
 
 /** The journal's record of the last agreement, reduced to what the planner compares. */

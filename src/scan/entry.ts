@@ -16,6 +16,8 @@ export interface LocalEntry {
   mtimeNs: bigint;
   ctimeNs: bigint;
   inode: bigint;
+  /** Device of the file system holding it: with the inode, the entry's identity. */
+  dev: bigint;
   /** Permission bits (mode & 0o7777). */
   mode: number;
   uid: number;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
+import { openParent, RefusedError } from "./anchored.js";
 
 /** Thrown when the path is no longer a regular file (replaced by a symlink, FIFO, directory...). */
 export class NotRegularFileError extends Error {
@@ -8,51 +9,99 @@ export class NotRegularFileError extends Error {
 }
 
 const READ_BUFFER_BYTES = 1024 * 1024;
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/**
- * SHA-256 of a regular file, hex, streamed. Opened without following a symlink and without blocking on a
- * FIFO, so a path swapped after the scan can neither leak a file from outside the set nor hang the pass.
- */
-export async function sha256File(absPath: string): Promise<string> {
-  return (await hashFile(absPath)).sha256;
+/** The identity a scan saw, which the file opened later must still have. */
+export interface FileIdentity {
+  dev: bigint;
+  inode: bigint;
 }
 
-/**
- * Like sha256File, and also returns the bytes of a file of at most `keepBytes`, read once (for a caller that
- * may upload them next).
- */
-export async function hashFile(
-  absPath: string,
-  keepBytes = 0,
-): Promise<{ sha256: string; content?: Buffer }> {
+async function openRegular(path: string, label: string): Promise<FileHandle> {
   let handle;
   try {
-    handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    handle = await open(path, READ_FLAGS);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ELOOP") {
-      throw new NotRegularFileError(`${absPath} is not a regular file (now a symlink)`, { cause: error });
+      throw new NotRegularFileError(`${label} is not a regular file (now a symlink)`, { cause: error });
     }
     throw error;
   }
+  const stats = await handle.stat();
+  if (!stats.isFile()) {
+    await handle.close();
+    throw new NotRegularFileError(`${label} is not a regular file`);
+  }
+  return handle;
+}
+
+/**
+ * Opens the file at `key` under `root` for reading, through the anchored parent (see anchored.ts), without
+ * following a symlink and without blocking on a FIFO. With `identity`, the opened file must be the one the
+ * scan saw: bytes that are uploaded or hashed for the plan are never another file's.
+ */
+export async function openTreeFile(root: string, key: string, identity?: FileIdentity): Promise<FileHandle> {
+  const parent = await openParent(root, key, false);
+  if (!parent) throw Object.assign(new Error(`${key} vanished`), { code: "ENOENT" });
+  let handle;
   try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new NotRegularFileError(`${absPath} is not a regular file`);
-    if (stats.size <= keepBytes) {
-      const content = await handle.readFile();
-      const sha256 = createHash("sha256").update(content).digest("hex");
-      return content.length <= keepBytes ? { sha256, content } : { sha256 };
+    handle = await openRegular(parent.dir.at(parent.name), key);
+  } finally {
+    await parent.dir.close();
+  }
+  if (identity) {
+    const stats = await handle.stat({ bigint: true });
+    if (stats.ino !== identity.inode || stats.dev !== identity.dev) {
+      await handle.close();
+      throw new RefusedError(`${key} was replaced since it was scanned; retrying next pass`);
     }
-    const hash = createHash("sha256");
-    // One buffer per file, sized to it (plus one byte, so the read that finds the end is the second): a
-    // read stream would allocate a fresh 1 MiB buffer for every read, even of a 4 KiB file.
-    const buffer = Buffer.allocUnsafe(Math.min(READ_BUFFER_BYTES, stats.size + 1));
-    while (true) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-    }
-    return { sha256: hash.digest("hex") };
+  }
+  return handle;
+}
+
+/** SHA-256 of a regular file given by an absolute path (outside any set tree: trash, restore targets). */
+export async function sha256File(absPath: string): Promise<string> {
+  const handle = await openRegular(absPath, absPath);
+  try {
+    return (await hashHandle(handle)).sha256;
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * SHA-256 of the file at `key` in a set tree, which must still be the scanned one, and its bytes when it has
+ * at most `keepBytes` (read once, for a caller that may upload them next).
+ */
+export async function hashTreeFile(
+  root: string,
+  key: string,
+  identity: FileIdentity,
+  keepBytes = 0,
+): Promise<{ sha256: string; content?: Buffer }> {
+  const handle = await openTreeFile(root, key, identity);
+  try {
+    return await hashHandle(handle, keepBytes);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function hashHandle(handle: FileHandle, keepBytes = 0): Promise<{ sha256: string; content?: Buffer }> {
+  const size = (await handle.stat()).size;
+  if (size <= keepBytes) {
+    const content = await handle.readFile();
+    const sha256 = createHash("sha256").update(content).digest("hex");
+    return content.length <= keepBytes ? { sha256, content } : { sha256 };
+  }
+  const hash = createHash("sha256");
+  // One buffer per file, sized to it (plus one byte, so the read that finds the end is the second): a
+  // read stream would allocate a fresh 1 MiB buffer for every read, even of a 4 KiB file.
+  const buffer = Buffer.allocUnsafe(Math.min(READ_BUFFER_BYTES, size + 1));
+  while (true) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+  }
+  return { sha256: hash.digest("hex") };
 }

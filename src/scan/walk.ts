@@ -82,6 +82,7 @@ function toEntry(key: string, type: EntryType, stats: BigIntStats, target?: stri
     mtimeNs: stats.mtimeNs,
     ctimeNs: stats.ctimeNs,
     inode: stats.ino,
+    dev: stats.dev,
     mode: Number(stats.mode) & 0o7777,
     uid: Number(stats.uid),
     gid: Number(stats.gid),

@@ -1,3 +1,4 @@
+import { isMachineName } from "../config/names.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { compactTimestamp, logPrefix, parseCompactTimestamp } from "../reconcile/layout.js";
@@ -7,12 +8,13 @@ const TIMESTAMP_LENGTH = compactTimestamp(0).length;
 /** Larger records are not read (one pass writes one record, about 150 bytes a change); the safety pass covers. */
 const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 
-/** The machine that wrote a change-log record, from its key `<timestamp>-<machine>-<seq>`. */
+/** The machine that wrote a change-log record, from its key `<timestamp>-<machine>-<seq>`, if a valid name. */
 export function recordMachine(set: string, key: string): string | undefined {
   const name = key.slice(logPrefix(set).length);
   const rest = name.slice(TIMESTAMP_LENGTH + 1);
   const lastDash = rest.lastIndexOf("-");
-  return lastDash > 0 ? rest.slice(0, lastDash) : undefined;
+  const machine = lastDash > 0 ? rest.slice(0, lastDash) : "";
+  return isMachineName(machine) ? machine : undefined;
 }
 
 export interface ChangeLogBatch {

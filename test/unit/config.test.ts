@@ -78,6 +78,8 @@ const SET_DEFAULTS: Omit<SetConfig, "name" | "path" | "prefix"> = {
   burstThreshold: 1000,
   keepDeleted: false,
   allowExternalSymlinks: false,
+  preserveOwner: false,
+  modeMask: 0o1775,
 };
 
 test("a minimal config gets every default", () => {
@@ -193,6 +195,8 @@ test("a config with every key set is read and normalized", () => {
         burstThreshold: 500,
         keepDeleted: true,
         allowExternalSymlinks: true,
+        preserveOwner: false,
+        modeMask: 0o1775,
       },
       {
         ...SET_DEFAULTS,

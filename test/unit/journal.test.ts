@@ -238,6 +238,10 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
     lastGoodSync: null,
     lastError: null,
     lastPassMs: null,
+    rootDev: null,
+    rootIno: null,
+    mounts: null,
+    lastFullPassStarted: null,
   });
   journal.updateSetState("web", { lastFullPass: 100, lastError: "bucket unreachable", lastPassMs: 12 });
   journal.updateSetState("web", { lastGoodSync: 200, lastError: null });
@@ -248,6 +252,10 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
     lastGoodSync: 200,
     lastError: null,
     lastPassMs: 12,
+    rootDev: null,
+    rootIno: null,
+    mounts: null,
+    lastFullPassStarted: null,
   });
 
   const first = journal.addConflict({

@@ -39,18 +39,32 @@ test("file metadata round-trips with the documented keys and formats", () => {
   assert.deepEqual(decodeEntryMeta(record), { meta, invalid: [] });
 });
 
-test("a unicode symlink target and unusual names survive as header-safe text", () => {
+test("a unicode symlink target survives as header-safe text", () => {
   const meta: EntryMeta = {
     type: "symlink",
     target: "../données/ñandú 🦆/%20 literal/ spaced ",
-    owner: "jürgen smith",
-    group: "grüppe",
-    origin: "büro-1",
+    owner: "#1001",
+    group: "www-data",
+    origin: "web-1.example",
   };
   const record = encodeEntryMeta(meta);
   for (const value of Object.values(record)) assert.match(value, headerSafe);
-  assert.equal(record["fedsync-owner"], "j%C3%BCrgen%20smith");
+  assert.equal(record["fedsync-owner"], "#1001");
   assert.deepEqual(decodeEntryMeta(record)?.meta, meta);
+});
+
+test("names outside their grammar make the object foreign: a path in an origin, spaces in an owner", () => {
+  const foreign = (field: string, value: string) =>
+    decodeEntryMeta({ "fedsync-type": "file", "fedsync-mode": "644", [field]: value });
+  assert.deepEqual(foreign("fedsync-origin", "x/../../../outside/pwned"), { invalid: ["fedsync-origin"] });
+  assert.deepEqual(foreign("fedsync-origin", "b%C3%BCro"), { invalid: ["fedsync-origin"] });
+  assert.deepEqual(foreign("fedsync-owner", "j%C3%BCrgen%20smith"), { invalid: ["fedsync-owner"] });
+  assert.deepEqual(foreign("fedsync-group", "root%0A"), { invalid: ["fedsync-group"] });
+  assert.deepEqual(foreign("fedsync-target", "a%00b"), { invalid: ["fedsync-target"] });
+  assert.equal(
+    decodeTombstoneMeta({ "fedsync-deleted-by": "../x", "fedsync-deleted-at": "1700000000000" }),
+    undefined,
+  );
 });
 
 test("plain ASCII names stay readable in the bucket", () => {
@@ -74,7 +88,7 @@ test("values a parser turned into numbers are read as their digits", () => {
   assert.deepEqual(decoded, { meta: { type: "file", mode: 0o644, mtimeMs: 1700000000000 }, invalid: [] });
 });
 
-test("invalid fields are dropped and named, the valid ones kept", () => {
+test("invalid fields are named, and the object's metadata is ignored as a whole", () => {
   const decoded = decodeEntryMeta({
     "fedsync-type": "file",
     "fedsync-sha256": sha256.toUpperCase(),
@@ -83,7 +97,7 @@ test("invalid fields are dropped and named, the valid ones kept", () => {
     "fedsync-owner": "bad%zzescape",
     "fedsync-group": "staff",
   });
-  assert.deepEqual(decoded?.meta, { type: "file", group: "staff" });
+  assert.equal(decoded?.meta, undefined);
   assert.deepEqual(decoded?.invalid.sort(), [
     "fedsync-mode",
     "fedsync-mtime",
@@ -99,7 +113,7 @@ test("other invalid values: short hash, non-octal mode, unsafe mtime", () => {
     "fedsync-mode": "8",
     "fedsync-mtime": String(2 ** 60),
   });
-  assert.deepEqual(decoded?.meta, { type: "file" });
+  assert.equal(decoded?.meta, undefined);
   assert.equal(decoded?.invalid.length, 3);
 });
 
@@ -117,10 +131,10 @@ test("negative mtimes (before 1970) are integers too", () => {
 });
 
 test("tombstone metadata round-trips", () => {
-  const tombstone = { deletedBy: "web 2", deletedAt: 1_700_000_000_000, sha256, type: "file" as const };
+  const tombstone = { deletedBy: "web-2", deletedAt: 1_700_000_000_000, sha256, type: "file" as const };
   const record = encodeTombstoneMeta(tombstone);
   assert.deepEqual(record, {
-    "fedsync-deleted-by": "web%202",
+    "fedsync-deleted-by": "web-2",
     "fedsync-deleted-at": "1700000000000",
     "fedsync-sha256": sha256,
     "fedsync-type": "file",

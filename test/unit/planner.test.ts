@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { plan, type PlanInput, type PlanPolicy } from "../../src/reconcile/planner.js";
 import type { BaseState, LocalState, RemoteState } from "../../src/reconcile/state.js";
 
-const keepBoth: PlanPolicy = { conflicts: "keep-both", deletions: "propagate" };
+const keepBoth: PlanPolicy = { conflicts: "keep-both", deletions: "propagate", modeMask: 0o1775 };
 
 function local(sha: string, mtimeMs = 1000, extra: Partial<LocalState> = {}): LocalState {
   return { type: "file", size: 1, mtimeMs, mode: 0o644, owner: "www", group: "www", sha256: sha, ...extra };
@@ -91,11 +91,13 @@ test("both changed differently: conflict, the newer mtime keeps the name", () =>
     kind: "conflict",
     winner: "local",
     keepLoser: true,
+    mode: 0o644,
   });
   assert.deepEqual(decide({ local: local("b", 1000), base: base("a"), remote: remote("c", "e2", 2000) }), {
     kind: "conflict",
     winner: "remote",
     keepLoser: true,
+    mode: 0o644,
   });
 });
 
@@ -109,6 +111,7 @@ test("both new and different: conflict; newest-wins drops the loser", () => {
       kind: "conflict",
       winner: "local",
       keepLoser: false,
+      mode: 0o644,
     },
   );
 });
@@ -124,14 +127,71 @@ test("a tie in mtime keeps the published version", () => {
   );
 });
 
-test("same bytes, different mode on both sides: the newer metadata wins without a copy", () => {
+test("same bytes created on both sides with different modes: the stricter mode, the newer mtime", () => {
   assert.deepEqual(decide({ local: local("a", 3000, { mode: 0o600 }), remote: remote("a", "e2", 2000) }), {
     kind: "upload",
     ifMatch: "e2",
     dropTombstone: false,
   });
   assert.deepEqual(decide({ local: local("a", 1000, { mode: 0o600 }), remote: remote("a", "e2", 2000) }), {
-    kind: "download",
+    kind: "merge-meta",
+    mode: 0o600,
+    mtimeMs: 2000,
+    ifMatch: "e2",
+  });
+});
+
+test("a chmod on one side and a touch on the other: the chmod survives, the newer mtime too", () => {
+  // A made it 600; C only touched it later (newer mtime, mode unchanged): the result is 600 with C's mtime.
+  assert.deepEqual(
+    decide({ local: local("a", 5000), base: base("a"), remote: remote("a", "e2", 1000, { mode: 0o600 }) }),
+    { kind: "merge-meta", mode: 0o600, mtimeMs: 5000, ifMatch: "e2" },
+  );
+  assert.deepEqual(
+    decide({ local: local("a", 1000, { mode: 0o600 }), base: base("a"), remote: remote("a", "e2", 5000) }),
+    { kind: "merge-meta", mode: 0o600, mtimeMs: 5000, ifMatch: "e2" },
+  );
+});
+
+test("both sides changed the mode: the intersection of the bits wins", () => {
+  assert.deepEqual(
+    decide({
+      local: local("a", 1000, { mode: 0o640 }),
+      base: base("a"),
+      remote: remote("a", "e2", 1000, { mode: 0o604 }),
+    }),
+    { kind: "merge-meta", mode: 0o600, mtimeMs: 1000, ifMatch: "e2" },
+  );
+});
+
+test("a chmod on one side and an edit on the other: the edit wins without a copy, with the stricter mode", () => {
+  assert.deepEqual(
+    decide({ local: local("b", 3000), base: base("a"), remote: remote("a", "e2", 1000, { mode: 0o600 }) }),
+    { kind: "merge-meta", mode: 0o600, mtimeMs: 3000, ifMatch: "e2" },
+  );
+  assert.deepEqual(
+    decide({ local: local("a", 1000, { mode: 0o600 }), base: base("a"), remote: remote("b", "e2", 3000) }),
+    { kind: "download", mode: 0o600 },
+  );
+});
+
+test("modes compare within mode_mask: a world-writable bit alone is no difference", () => {
+  assert.deepEqual(
+    decide({
+      local: local("a", 1000, { mode: 0o664 }),
+      base: base("a", "e1", { mode: 0o664 }),
+      remote: remote("a", "e1", 1000, { mode: 0o666 }),
+    }),
+    { kind: "none" },
+  );
+});
+
+test("a tombstone this machine has met does not delete a file created here since", () => {
+  const tombstone = { type: "file" as const, deletedAt: 5, sha256: "a" };
+  assert.deepEqual(decide({ local: local("a"), tombstone }), { kind: "delete-local" });
+  assert.deepEqual(decide({ local: local("a"), tombstone: { ...tombstone, stale: true } }), {
+    kind: "upload",
+    dropTombstone: true,
   });
 });
 

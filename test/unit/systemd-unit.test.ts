@@ -56,6 +56,8 @@ function setConfig(name: string, path: string): SetConfig {
     burstThreshold: 1_000,
     keepDeleted: false,
     allowExternalSymlinks: false,
+    preserveOwner: false,
+    modeMask: 0o1775,
   };
 }
 
