@@ -311,8 +311,13 @@ export class Executor {
     let sha256 = planned?.local?.sha256;
     if (!sha256) {
       const hash = createHash("sha256");
-      for await (const chunk of handle.createReadStream({ start: 0, autoClose: false }))
-        hash.update(chunk as Buffer);
+      const buffer = Buffer.allocUnsafe(1024 * 1024);
+      for (let position = 0; ;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+        position += bytesRead;
+      }
       sha256 = hash.digest("hex");
     }
     return { body: readVerified(handle.createReadStream({ start: 0 }), sha256, key), sha256 };

@@ -15,8 +15,7 @@ import {
 } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { Transform, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import {
   BlockedError,
   openDirectory,
@@ -153,14 +152,11 @@ export async function writeFileAtomic(
     handle = await open(dir.at(temp), NEW_FILE_FLAGS, 0o600);
     const hash = createHash("sha256");
     let size = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        size += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    await pipeline(source, counter, handle.createWriteStream({ autoClose: false, emitClose: false }));
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+      await writeAll(handle, chunk);
+    }
     const sha256 = hash.digest("hex");
     if (options.sha256 && sha256 !== options.sha256) {
       throw new Error(
@@ -175,6 +171,7 @@ export async function writeFileAtomic(
     await handle.utimes(utimeSeconds(options.mtimeMs), utimeSeconds(options.mtimeMs));
     await handle.sync();
     await checkExpected(dir, name, options.expected);
+    await checkPlaced(dir, temp, handle);
     if (options.keepPreviousAt) await keepCopy(dir, name, options.keepPreviousAt);
     await place(dir, temp, name, options.expected === null);
     await checkPlaced(dir, name, handle);
@@ -187,6 +184,14 @@ export async function writeFileAtomic(
   } finally {
     await handle?.close().catch(() => undefined);
     await dir.close();
+  }
+}
+
+async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+    offset += bytesWritten;
   }
 }
 
@@ -215,7 +220,10 @@ async function place(dir: TreeDir, temp: string, name: string, noReplace: boolea
   }
 }
 
-/** The name must now hold the file this process wrote, not something a local user swapped in for the temp. */
+/**
+ * The name must hold the file this process wrote, not something a local user swapped in for the temp: checked
+ * before the rename (so a swap during the transfer moves nothing into place) and after it.
+ */
 async function checkPlaced(dir: TreeDir, name: string, handle: FileHandle): Promise<void> {
   const [written, placed] = await Promise.all([
     handle.stat({ bigint: true }),
