@@ -16,6 +16,8 @@ export interface LocalEntry {
   mtimeNs: bigint;
   ctimeNs: bigint;
   inode: bigint;
+  /** Device of the file system holding the entry: a directory on another device than its parent is a mount point. */
+  dev: bigint;
   /** Permission bits (mode & 0o7777). */
   mode: number;
   uid: number;
@@ -27,7 +29,7 @@ export interface LocalEntry {
 /** Something in the tree that cannot be synced; carried as data, reported once, never treated as a deletion. */
 export interface ScanProblem {
   key: string;
-  reason: "special-file" | "unreadable" | "invalid-name" | "vanished" | "escaping-symlink";
+  reason: "special-file" | "unreadable" | "invalid-name" | "too-long" | "vanished" | "escaping-symlink";
   detail: string;
 }
 
