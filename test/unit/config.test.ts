@@ -78,6 +78,7 @@ const SET_DEFAULTS: Omit<SetConfig, "name" | "path" | "prefix"> = {
   burstThreshold: 1000,
   keepDeleted: false,
   allowExternalSymlinks: false,
+  create: false,
 };
 
 test("a minimal config gets every default", () => {
@@ -139,6 +140,7 @@ sets:
     burst_threshold: 500
     keep_deleted: true
     allow_external_symlinks: true
+    create: true
   - name: app-config
     path: /etc/myapp
     method: lightweight
@@ -193,6 +195,7 @@ test("a config with every key set is read and normalized", () => {
         burstThreshold: 500,
         keepDeleted: true,
         allowExternalSymlinks: true,
+        create: true,
       },
       {
         ...SET_DEFAULTS,
@@ -299,6 +302,7 @@ const singleErrors: [string, (doc: Doc) => void, string][] = [
     "sets[0].deletions: expected one of: propagate, keep",
   ],
   ["bad boolean", (d) => (d.sets[0]!.keep_deleted = "yes"), "sets[0].keep_deleted: expected true or false"],
+  ["bad create", (d) => (d.sets[0]!.create = 1), "sets[0].create: expected true or false"],
   ["ignore not a list", (d) => (d.sets[0]!.ignore = "*.tmp"), "sets[0].ignore: expected a list"],
   [
     "bad glob",
@@ -608,7 +612,7 @@ function keyNames(value: unknown, parent = ""): string[] {
 
 test("the example and docs/configuration.md cover every key", () => {
   const keys = [...new Set(keyNames(parse(fullYaml("/s", "/c"))))];
-  assert.equal(keys.length, 39);
+  assert.equal(keys.length, 40);
   const example = readFileSync(examplePath, "utf8");
   const docs = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
   for (const key of keys) {

@@ -56,6 +56,7 @@ function setConfig(name: string, path: string): SetConfig {
     burstThreshold: 1_000,
     keepDeleted: false,
     allowExternalSymlinks: false,
+    create: false,
   };
 }
 
