@@ -7,9 +7,10 @@ import { lstat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Journal } from "../journal/journal.js";
 import { compareKeys, keyToRelPath, type LocalEntry } from "../scan/entry.js";
+import { acceptCommand, type RootDeps } from "./root.js";
 
 /** The mount points a set's last full pass recorded (directory keys). */
-export function recordedMounts(journal: Journal, setName: string): string[] {
+function recordedMounts(journal: Journal, setName: string): string[] {
   const text = journal.getSetState(setName).mounts;
   if (text === null) return [];
   const parsed: unknown = JSON.parse(text);
@@ -30,7 +31,7 @@ async function deviceOf(path: string): Promise<bigint | undefined> {
 }
 
 /** The recorded mount points that are no longer mounted, or no longer there at all. */
-export async function unmountedMounts(root: string, recorded: string[]): Promise<string[]> {
+async function unmountedMounts(root: string, recorded: string[]): Promise<string[]> {
   const unmounted: string[] = [];
   for (const key of recorded) {
     const path = join(root, keyToRelPath(key));
@@ -38,6 +39,34 @@ export async function unmountedMounts(root: string, recorded: string[]): Promise
     if (dev === undefined || dev === (await deviceOf(dirname(path)))) unmounted.push(key);
   }
   return unmounted;
+}
+
+export interface MountCheck {
+  /** The mount points recorded for the set (without those just accepted as gone). */
+  recorded: string[];
+  /** Those not mounted now: their subtrees are unknown to the pass. */
+  unmounted: string[];
+  /** Why, for the log line and the status. */
+  detail: string;
+}
+
+/**
+ * Looks at the mount points the last full pass recorded. Accepting (`--accept-new-root`) takes those that are
+ * not mounted now as gone for good: they are forgotten, and their directories sync as they are.
+ */
+export async function checkMounts(
+  deps: RootDeps,
+  options: { accept: boolean; dryRun: boolean },
+): Promise<MountCheck> {
+  const { set, journal, logger } = deps;
+  const recorded = recordedMounts(journal, set.name);
+  const unmounted = await unmountedMounts(set.path, recorded);
+  const detail = `mount point not mounted (or gone); nothing under it synced or deleted (mount it again, or if it is gone for good: ${acceptCommand(deps)})`;
+  if (!options.accept || unmounted.length === 0) return { recorded, unmounted, detail };
+  logger.warn(`accepted as gone for good: mount point(s) ${unmounted.join(", ")} no longer mounted`);
+  const kept = recorded.filter((key) => !unmounted.includes(key));
+  if (!options.dryRun) journal.updateSetState(set.name, { mounts: mountsRecord(kept) });
+  return { recorded: kept, unmounted: [], detail };
 }
 
 /**

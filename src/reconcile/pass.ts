@@ -15,10 +15,10 @@ import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
 import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
 import { absolutePath, removeStaleTemp } from "./localfs.js";
-import { MountFinder, mountsRecord, recordedMounts, unmountedMounts } from "./mounts.js";
+import { checkMounts, MountFinder, mountsRecord } from "./mounts.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
-import { acceptCommand, checkRoot, RootMissingError, takeAcceptFlag } from "./root.js";
+import { checkRoot, RootMissingError, takeAcceptFlag } from "./root.js";
 import { joinKeys, joinTree, UnknownSubtrees, type Joined, type PassScope } from "./sources.js";
 import type { LocalState, RemoteState, TombstoneState } from "./state.js";
 
@@ -267,21 +267,11 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     problems.count++;
     problems.last = `${key}: ${detail}`;
   };
-  const mounts = recordedMounts(journal, set.name);
-  const unmounted = await unmountedMounts(set.path, mounts);
-  if (acceptNewRoot && unmounted.length > 0) {
-    logger.warn(`accepted as gone for good: mount point(s) ${unmounted.join(", ")} no longer mounted`);
-    if (!options.dryRun) {
-      journal.updateSetState(set.name, {
-        mounts: mountsRecord(mounts.filter((k) => !unmounted.includes(k))),
-      });
-    }
-  }
-  for (const key of acceptNewRoot ? [] : unmounted) {
+  const mounts = await checkMounts(rootDeps, { accept: acceptNewRoot, dryRun: options.dryRun === true });
+  for (const key of mounts.unmounted) {
     unknown.addDirectory(key);
-    const detail = `mount point not mounted (or gone); nothing under it synced or deleted (mount it again, or if it is gone for good: ${acceptCommand(rootDeps)})`;
-    noteProblem(key, detail);
-    logOnce(logger, `unmounted:${set.name}:${key}`, "warn", `${key}: ${detail}`, { path: key });
+    noteProblem(key, mounts.detail);
+    logOnce(logger, `unmounted:${set.name}:${key}`, "warn", `${key}: ${mounts.detail}`, { path: key });
   }
   const mountFinder = full && root ? new MountFinder(root.dev) : undefined;
   let seen = 0;
@@ -449,7 +439,10 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
           rootDev: String(root.dev),
           rootIno: String(root.ino),
           // Mount points seen, and those this pass could not look at (not mounted, or under an unreadable directory).
-          mounts: mountsRecord([...mountFinder.found, ...mounts.filter((key) => unknown.covers(key))]),
+          mounts: mountsRecord([
+            ...mountFinder.found,
+            ...mounts.recorded.filter((key) => unknown.covers(key)),
+          ]),
         }
       : {}),
     lastError: failed > 0 ? `${failed} action(s) failed; retrying next pass` : null,
