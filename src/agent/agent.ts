@@ -7,7 +7,7 @@ import { registerSecret, type Logger } from "../log/index.js";
 import { FEDSYNC_VERSION } from "../version.js";
 import type { Notifier } from "./notify.js";
 import { SetRunner, type Health } from "./set-runner.js";
-import { writeAgentStatus, type AgentStatus } from "./status-file.js";
+import { writeAgentStatus, type AgentStatus, type SetProblems } from "./status-file.js";
 
 /** How often the scheduler proves it is alive; the watchdog is fed only while this keeps ticking. */
 const TICK_MS = 1000;
@@ -28,6 +28,7 @@ export class Agent {
   private datastore: Datastore;
   private runners = new Map<string, SetRunner>();
   private states = new Map<string, string>();
+  private problems = new Map<string, SetProblems>();
   private readonly startedAt = Date.now();
   private lastTick = Date.now();
   private tickTimer?: NodeJS.Timeout;
@@ -90,6 +91,8 @@ export class Agent {
       logger: this.deps.logger,
       health: this.health,
       onState: (state) => this.setState(set.name, state),
+      // Published with the state the runner reports right after.
+      onProblems: (problems) => this.problems.set(set.name, problems),
     });
     this.runners.set(set.name, runner);
     this.states.set(set.name, "starting");
@@ -112,7 +115,9 @@ export class Agent {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: Date.now(),
-      sets: Object.fromEntries([...this.states].map(([set, state]) => [set, { state }])),
+      sets: Object.fromEntries(
+        [...this.states].map(([set, state]) => [set, { state, problems: this.problems.get(set) }]),
+      ),
     };
     try {
       writeAgentStatus(this.config.stateDir, status);
@@ -156,6 +161,7 @@ export class Agent {
       await runner.stop();
       this.runners.delete(name);
       this.states.delete(name);
+      this.problems.delete(name);
     }
     const added: string[] = [];
     for (const set of next.sets) {

@@ -8,16 +8,18 @@ import { absolutePath } from "../reconcile/localfs.js";
 import {
   GUARD_MIN_DELETIONS,
   runPass,
+  type PassProblems,
   type PassResult,
   type PassScope,
   type RecentDeletions,
 } from "../reconcile/pass.js";
 import { BurstDetector } from "../watch/burst.js";
 import { cursorAt, readChangeLog } from "../watch/changelog.js";
-import { watchTree, type FileEvent, type TreeWatch } from "../watch/watcher.js";
+import type { FileEvent } from "../watch/watcher.js";
 import { compareKeys } from "../scan/entry.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
 import { logPassSummary } from "../cli/sync.js";
+import { RootWatch } from "./root-watch.js";
 
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
 export interface Health {
@@ -34,6 +36,8 @@ export interface SetRunnerDeps {
   health: Health;
   /** Called whenever the set's one-line state changes. */
   onState: (state: string) => void;
+  /** Called after each full pass with the entries it could not sync. */
+  onProblems?: (problems: PassProblems) => void;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -52,6 +56,8 @@ const DELETIONS_SETTLE_MAX_MS = 5000;
 const REMOTE_BATCH_MS = 50;
 /** Quiet time after a burst before the follow-up full pass. */
 const BURST_QUIET_MS = 1000;
+/** How often the set root is looked at, so a missing or replaced root is watched again soon after it is back. */
+const ROOT_CHECK_MS = 5000;
 
 function jittered(ms: number): number {
   return Math.round(ms * (0.9 + Math.random() * 0.2));
@@ -74,7 +80,9 @@ export class SetRunner {
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   private timers = new Set<NodeJS.Timeout>();
-  private watch?: TreeWatch;
+  private readonly root: RootWatch;
+  /** A pass found no set root: passes wait until the root watch sees one. */
+  private waitingForRoot = false;
   private flushTimer?: NodeJS.Timeout;
   private burstTimer?: NodeJS.Timeout;
   private burst: BurstDetector;
@@ -95,6 +103,24 @@ export class SetRunner {
   constructor(private readonly deps: SetRunnerDeps) {
     this.logger = deps.logger.child({ set: deps.set.name });
     this.burst = new BurstDetector(deps.set.burstThreshold);
+    this.root = new RootWatch({
+      set: deps.set,
+      logger: this.logger,
+      events:
+        deps.set.method === "lightweight"
+          ? {
+              onEvents: (events) => this.onEvents(events),
+              onError: (error) => {
+                this.logger.warn(`watcher error, running a full pass: ${error.message}`);
+                this.requestFullPass("watcher error");
+              },
+            }
+          : undefined,
+      onChanged: (reason) => {
+        this.waitingForRoot = false;
+        this.requestFullPass(reason);
+      },
+    });
   }
 
   get set(): SetConfig {
@@ -102,11 +128,10 @@ export class SetRunner {
   }
 
   async start(): Promise<void> {
-    if (this.deps.set.method === "lightweight") {
-      await this.startWatching();
-      this.listen();
-    }
+    await this.root.start();
+    if (this.deps.set.method === "lightweight") this.listen();
     this.requestFullPass("start");
+    this.every(ROOT_CHECK_MS, () => void this.root.check());
     if (this.deps.set.method === "lightweight") {
       this.every(this.deps.set.pollIntervalMs, () => this.enqueue(() => this.pollChangeLog()));
       this.every(this.deps.set.safetyIntervalMs, () => this.requestFullPass("safety interval"));
@@ -123,7 +148,7 @@ export class SetRunner {
     clearTimeout(this.burstTimer);
     clearTimeout(this.remoteTimer);
     this.listener?.close();
-    await this.watch?.close().catch(() => undefined);
+    await this.root.stop();
     await this.queue;
   }
 
@@ -246,6 +271,8 @@ export class SetRunner {
 
   private async runScoped(scope: PassScope, reason: string): Promise<void> {
     const { set } = this.deps;
+    // The failing state stays shown; the root watch runs a full pass as soon as the root is back.
+    if (this.waitingForRoot) return;
     const label =
       scope.kind === "full"
         ? "full pass"
@@ -278,26 +305,12 @@ export class SetRunner {
       logPassSummary(this.logger, result);
       if (scope.kind === "full") this.logger.debug(`full pass (${reason}) done`);
     }
-    this.deps.onState(result.error ? `stopped: ${result.error}` : "idle");
-  }
-
-  private async startWatching() {
-    const { set } = this.deps;
-    try {
-      this.watch = await watchTree(
-        set.path,
-        set.ignore,
-        (events) => this.onEvents(events),
-        (error) => {
-          this.logger.warn(`watcher error, running a full pass: ${error.message}`);
-          this.requestFullPass("watcher error");
-        },
-      );
-    } catch (error) {
-      this.logger.error(
-        `cannot watch ${set.path}: ${error instanceof Error ? error.message : String(error)}; relying on passes`,
-      );
-    }
+    if (scope.kind === "full" && !result.error) this.deps.onProblems?.(result.problems);
+    // Also re-arms the watch at once on a root this pass created (`create: true`).
+    if (!(await this.root.check()) && result.error) this.waitingForRoot = true;
+    this.deps.onState(
+      result.error ? `${result.guardTripped ? "stopped" : "failing"}: ${result.error}` : "idle",
+    );
   }
 
   private onEvents(events: FileEvent[]) {

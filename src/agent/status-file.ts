@@ -6,7 +6,14 @@ export interface AgentStatus {
   pid: number;
   startedAt: number;
   updatedAt: number;
-  sets: Record<string, { state: string; lastPassMs?: number }>;
+  sets: Record<string, { state: string; lastPassMs?: number; problems?: SetProblems }>;
+}
+
+/** Entries the last full pass of a set could not sync (skipped, each logged once), and the last of them. */
+export interface SetProblems {
+  count: number;
+  /** `<key>: <why>` */
+  last?: string;
 }
 
 function statusPath(stateDir: string): string {

@@ -9,7 +9,7 @@ import { installUnitCommand } from "./install-unit.js";
 import { DEFAULT_LOG_LIMIT, logCommand, type LogOptions } from "./log.js";
 import { restoreCommand, type RestoreOptions } from "./restore.js";
 import { statusCommand } from "./status.js";
-import { syncCommand } from "./sync.js";
+import { syncCommand, type SyncOptions } from "./sync.js";
 import type { GlobalOptions } from "./runtime.js";
 
 function buildProgram(done: (code: number) => void): Command {
@@ -36,7 +36,11 @@ function buildProgram(done: (code: number) => void): Command {
     .option("-s, --set <name>", "only this set")
     .option("-n, --dry-run", "print the plan, change nothing")
     .option("--allow-mass-delete", "let this pass delete past the deletion guard")
-    .action(async (options: { set?: string; dryRun?: boolean; allowMassDelete?: boolean }) => {
+    .option(
+      "--accept-new-root",
+      "take the set root as it is now after it became another directory (or a sub-mount went for good)",
+    )
+    .action(async (options: Omit<SyncOptions, keyof GlobalOptions>) => {
       done(await syncCommand({ ...globals(), ...options }));
     });
   program

@@ -19,6 +19,9 @@ export interface SetStatus {
   lastPass: string | null;
   lastPassSeconds: number | null;
   lastError: string | null;
+  /** Entries the agent's last full pass could not sync (null when no agent runs), and the last of them. */
+  problems: number | null;
+  lastProblem: string | null;
   machines: { machine: string; lastGoodPass: string; files: number; version: string }[];
   machinesError?: string;
 }
@@ -63,6 +66,8 @@ export async function statusCommand(options: GlobalOptions & { json?: boolean })
         lastPass: state.lastGoodSync === null ? null : new Date(state.lastGoodSync).toISOString(),
         lastPassSeconds: state.lastPassMs === null ? null : state.lastPassMs / 1000,
         lastError: state.lastError,
+        problems: agent?.sets[set.name]?.problems?.count ?? null,
+        lastProblem: agent?.sets[set.name]?.problems?.last ?? null,
         machines: [],
       };
       try {
@@ -88,9 +93,10 @@ export async function statusCommand(options: GlobalOptions & { json?: boolean })
       const last = s.lastPass
         ? `${formatAgo(Date.parse(s.lastPass))} in ${s.lastPassSeconds?.toFixed(1)} s`
         : "never";
+      const problems = s.problems ? `; ${s.problems} not synced (last: ${s.lastProblem})` : "";
       process.stdout.write(
         `${s.name} (${s.method}, ${s.path}): ${s.state}; ${s.files} files; last pass ${last}; ` +
-          `${s.pending} pending; ${s.conflicts} conflicts${s.lastError ? `; last error: ${s.lastError}` : ""}\n`,
+          `${s.pending} pending; ${s.conflicts} conflicts${problems}${s.lastError ? `; last error: ${s.lastError}` : ""}\n`,
       );
       for (const m of s.machines) {
         process.stdout.write(

@@ -8,11 +8,12 @@ export interface SyncOptions extends GlobalOptions {
   set?: string;
   dryRun?: boolean;
   allowMassDelete?: boolean;
+  acceptNewRoot?: boolean;
 }
 
-/** One line per pass; a guard trip was already logged by the pass itself. */
+/** One line per pass; a pass stopped before it began (a guard, a missing root) was logged by the pass itself. */
 export function logPassSummary(logger: Logger, result: PassResult): void {
-  if (result.guardTripped) return;
+  if (result.error !== undefined) return;
   const { counts } = result;
   const text =
     `pass ${result.ok ? "complete" : "finished with errors"}: ${counts.uploaded} up, ${counts.downloaded} down, ` +
@@ -44,7 +45,11 @@ export async function syncCommand(options: SyncOptions): Promise<number> {
           datastore: runtime.datastore,
           logger: runtime.logger,
         },
-        { dryRun: options.dryRun, allowMassDelete: options.allowMassDelete },
+        {
+          dryRun: options.dryRun,
+          allowMassDelete: options.allowMassDelete,
+          acceptNewRoot: options.acceptNewRoot,
+        },
       );
       if (options.dryRun) {
         for (const step of result.planned) {

@@ -162,6 +162,7 @@ const setSchema = z
     burst_threshold: integer(1, 1_000_000, 1000),
     keep_deleted: z.boolean().prefault(false),
     allow_external_symlinks: z.boolean().prefault(false),
+    create: z.boolean().prefault(false),
   })
   .transform((set): SetConfig => ({
     name: set.name,
@@ -183,6 +184,7 @@ const setSchema = z
     burstThreshold: set.burst_threshold,
     keepDeleted: set.keep_deleted,
     allowExternalSymlinks: set.allow_external_symlinks,
+    create: set.create,
   }));
 
 function datastoreSchema(env: NodeJS.ProcessEnv) {

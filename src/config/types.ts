@@ -52,6 +52,8 @@ export interface SetConfig {
   keepDeleted: boolean;
   /** Accept remote symlinks whose target leaves the set root (default false). */
   allowExternalSymlinks: boolean;
+  /** Create the set root when it is missing, instead of failing the set (default false). */
+  create: boolean;
 }
 
 export interface Config {

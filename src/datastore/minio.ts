@@ -38,6 +38,7 @@ import type {
   ObjectVersion,
   PutCondition,
 } from "./types.js";
+import { deleteIfCurrent } from "./delete-current.js";
 import { parseVersioning, parseVersionsPage } from "./versions.js";
 import { isXmlSafe } from "./xml.js";
 
@@ -279,6 +280,7 @@ class MinioDatastore implements Datastore {
         const response = await this.request({ method: "HEAD", objectName: key });
         response.resume();
         const headers = response.headers;
+        const versionId = headers["x-amz-version-id"];
         return {
           key,
           size: Number(headers["content-length"] ?? 0),
@@ -289,6 +291,7 @@ class MinioDatastore implements Datastore {
               typeof value === "string" ? [[name, value]] : [],
             ),
           ),
+          ...(typeof versionId === "string" && versionId !== "null" && { versionId }),
         };
       } catch (error) {
         const code = s3ErrorCode(error);
@@ -493,6 +496,34 @@ class MinioDatastore implements Datastore {
         `delete ${failures.length} of ${keys.length} objects (first: ${first.key})`,
       );
     }
+  }
+
+  async deleteIfCurrent(key: string, expected: ObjectInfo): Promise<void> {
+    await deleteIfCurrent(
+      {
+        deleteObject: (objectKey, versionId) =>
+          this.retrying(`delete ${objectKey}`, async () => {
+            const query = versionId === undefined ? "" : `versionId=${queryEscape(versionId)}`;
+            const response = await this.request(
+              { method: "DELETE", objectName: objectKey, query },
+              "",
+              [204],
+            );
+            response.resume();
+            const marker = response.headers["x-amz-version-id"];
+            const made = response.headers["x-amz-delete-marker"] === "true" && versionId === undefined;
+            return made && typeof marker === "string" && marker !== "null" ? marker : undefined;
+          }),
+        versionsPage: (objectKey) =>
+          this.retrying(`list versions of ${objectKey}`, async () => {
+            const query = `versions&encoding-type=url&max-keys=1000&prefix=${queryEscape(objectKey)}`;
+            const response = await this.request({ method: "GET", query });
+            return parseVersionsPage(await readText(response)).versions;
+          }),
+      },
+      key,
+      expected,
+    );
   }
 
   async versioning(): Promise<BucketVersioning> {

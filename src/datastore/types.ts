@@ -12,6 +12,11 @@ export interface ObjectInfo {
    * on metadata listings; undefined when the listing could not include it.
    */
   metadata?: Record<string, string>;
+  /**
+   * The version id, on a stat of an object written while the bucket's versioning was enabled (listings do not
+   * carry it).
+   */
+  versionId?: string;
 }
 
 /** One version of a key in a bucket with versioning (or the only one, `null`, in a bucket without). */
@@ -74,6 +79,12 @@ export interface Datastore {
   get(key: string): Promise<Readable>;
   /** Deletes keys in batches; a key that is already gone is not an error. */
   delete(keys: string[]): Promise<void>;
+  /**
+   * Deletes `key` only while it is still `expected` (what a stat returned), so a version written by another
+   * machine since is not lost: PreconditionFailedError otherwise. Checked only where versioning is enabled;
+   * elsewhere the deletion follows the caller's stat unconditionally (see delete-current.ts).
+   */
+  deleteIfCurrent(key: string, expected: ObjectInfo): Promise<void>;
   /**
    * Follows object creations and removals under `prefix` as the server reports them (MinIO's
    * ListenBucketNotification). Best effort: nothing is replayed, and `onError` is called once when the stream

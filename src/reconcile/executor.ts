@@ -453,14 +453,18 @@ export class Executor {
     if (!row?.remoteEtag) throw new Error("delete-remote needs a journal row");
     const objectKey = this.objectKey(item.key);
     const current = await this.deps.datastore.stat(objectKey);
-    if (current && current.etag !== row.remoteEtag) {
+    try {
+      if (current && current.etag !== row.remoteEtag) throw new PreconditionFailedError(objectKey);
+      // Written over between the stat and the deletion: the deletion is taken back (versioned buckets).
+      if (current) await this.deps.datastore.deleteIfCurrent(objectKey, current);
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
       this.deps.logger.info("changed remotely since the listing; not deleted, reconciling next pass", {
         path: item.key,
       });
       this.counts.skipped++;
       return;
     }
-    if (current) await this.deps.datastore.delete([objectKey]);
     const metadata = encodeTombstoneMeta({
       deletedBy: this.deps.config.machine,
       deletedAt: this.deps.now(),

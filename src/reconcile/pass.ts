@@ -1,4 +1,3 @@
-import { mkdir, opendir, stat } from "node:fs/promises";
 import pLimit from "p-limit";
 import type { Config, SetConfig } from "../config/types.js";
 import { decodeEntryMeta, decodeTombstoneMeta } from "../datastore/metadata.js";
@@ -11,19 +10,20 @@ import { isDirKey, type LocalEntry, type ScanProblem } from "../scan/entry.js";
 import { hashTreeFile } from "../scan/hash.js";
 import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
+import { deletionGuard, GuardError, massDeleteHint, type RecentDeletions } from "./guards.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
 import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
-import { removeStaleTemp, TEMP_PREFIX } from "./localfs.js";
+import { removeStaleTemp } from "./localfs.js";
+import { checkMounts, MountFinder, mountsRecord } from "./mounts.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
+import { checkRoot, RootMissingError, takeAcceptFlag } from "./root.js";
 import { joinKeys, joinTree, UnknownSubtrees, type Joined, type PassScope } from "./sources.js";
 import type { LocalState, RemoteState, TombstoneState } from "./state.js";
 
 export type { PassScope } from "./sources.js";
-
-/** Below this many deletions the ratio guard does not apply: deleting 3 of 4 config files is normal. */
-export const GUARD_MIN_DELETIONS = 10;
+export { GUARD_MIN_DELETIONS, type RecentDeletions } from "./guards.js";
 
 export interface PassDeps {
   config: Config;
@@ -39,6 +39,11 @@ export interface PassOptions {
   scope?: PassScope;
   dryRun?: boolean;
   allowMassDelete?: boolean;
+  /**
+   * Take the set root as it is now, after it changed identity (another directory, an unmount), and the
+   * sub-mounts that are no longer mounted as gone for good. Also asked for by the flag file (root.ts).
+   */
+  acceptNewRoot?: boolean;
   /** Called with a one-line progress summary as the pass goes. */
   onProgress?: (summary: string) => void;
   /**
@@ -47,11 +52,6 @@ export interface PassOptions {
    * trips it just as a tree emptied at once does.
    */
   recentDeletions?: RecentDeletions;
-}
-
-export interface RecentDeletions {
-  local: number;
-  remote: number;
 }
 
 export interface PlannedAction {
@@ -75,51 +75,14 @@ export interface PassResult {
   planned: PlannedAction[];
   /** The change-log record written for this pass's outgoing changes, if any. */
   changeLogKey?: string;
+  /** Entries the pass could not sync (skipped, logged once each), and the last of them. */
+  problems: PassProblems;
 }
 
-class GuardError extends Error {}
-
-/** Whether the set root holds nothing but fedsync's own temp files. */
-async function rootIsEmpty(root: string): Promise<boolean> {
-  const dir = await opendir(root);
-  try {
-    for await (const entry of dir) {
-      if (!entry.name.startsWith(TEMP_PREFIX)) return false;
-    }
-    return true;
-  } finally {
-    await dir.close().catch(() => undefined);
-  }
-}
-
-function massDeleteHint(set: SetConfig): string {
-  return `run \`fedsync sync --set ${set.name} --allow-mass-delete\` if this is intended`;
-}
-
-async function checkRoot(set: SetConfig, journalCount: number, options: PassOptions): Promise<void> {
-  let rootStats;
-  try {
-    rootStats = await stat(set.path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  if (!rootStats) {
-    if (journalCount > 0 && !options.allowMassDelete) {
-      throw new GuardError(
-        `set root ${set.path} is missing but the journal knows ${journalCount} entries (unmounted?); nothing synced or deleted`,
-      );
-    }
-    if (!options.dryRun) await mkdir(set.path, { recursive: true, mode: 0o755 });
-    return;
-  }
-  if (!rootStats.isDirectory())
-    throw new GuardError(`set root ${set.path} is not a directory; nothing synced`);
-  // A set of a few files may be emptied on purpose; the ratio guard's floor applies here too.
-  if (journalCount > GUARD_MIN_DELETIONS && !options.allowMassDelete && (await rootIsEmpty(set.path))) {
-    throw new GuardError(
-      `set root ${set.path} is empty but the journal knows ${journalCount} entries (emptied or unmounted?); nothing deleted (${massDeleteHint(set)})`,
-    );
-  }
+export interface PassProblems {
+  count: number;
+  /** `<key>: <why>` */
+  last?: string;
 }
 
 /**
@@ -134,28 +97,6 @@ async function checkJournalKnowsSet(deps: PassDeps, journalCount: number, state:
   throw new GuardError(
     `the journal ${journal.file} knows nothing of set ${set.name}, but the bucket shows ${config.machine} synced it on ${heartbeat.lastModified.toISOString()}: the journal was lost or replaced; nothing synced (stop the agent and run \`fedsync rebuild-journal\`)`,
   );
-}
-
-function deletionGuard(
-  set: SetConfig,
-  journalCount: number,
-  local: number,
-  remote: number,
-  recent: RecentDeletions = { local: 0, remote: 0 },
-): string | undefined {
-  // Deletions already made since the last full pass count too: they were entries of the set back then.
-  const total = journalCount + recent.local + recent.remote;
-  const limit = Math.max(GUARD_MIN_DELETIONS, set.maxDelete * total);
-  for (const [count, earlier, side] of [
-    [local, recent.local, "local"],
-    [remote, recent.remote, "bucket"],
-  ] as const) {
-    if (count + earlier > limit) {
-      const since = earlier > 0 ? ` (after ${earlier} since the last full pass)` : "";
-      return `deletion guard: this pass would delete ${count}${since} of ${total} entries on the ${side} side (max_delete ${Math.round(set.maxDelete * 100)}%); nothing deleted (${massDeleteHint(set)})`;
-    }
-  }
-  return undefined;
 }
 
 /** The bucket side of one key as the planner sees it; the key's trailing `/` alone says what is a directory. */
@@ -272,17 +213,19 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     started - state.lastGoodSync > Math.min(config.offlineAfterMs, config.logRetentionMs);
   let hashed = 0;
   const planned: PlannedAction[] = [];
-  const result = (error?: string, changeLogKey?: string): PassResult => ({
+  const problems: PassProblems = { count: 0 };
+  const result = (error?: string, changeLogKey?: string, guardTripped = error !== undefined): PassResult => ({
     set: set.name,
     ok: error === undefined && executor.counts.failed === 0,
     error,
-    guardTripped: error !== undefined,
+    guardTripped,
     catchUp,
     counts: executor.counts,
     hashed,
     durationMs: now() - started,
     planned,
     changeLogKey,
+    problems,
   });
   const trip = (message: string) => {
     executor.recordGuardTrip(message);
@@ -291,12 +234,19 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   };
 
   const journalCount = journal.countFiles(set.name);
+  const rootDeps = { config, set, journal, logger };
+  let acceptNewRoot = options.acceptNewRoot === true;
+  let root;
   try {
-    await checkRoot(set, journalCount, options);
+    acceptNewRoot = (await takeAcceptFlag(rootDeps, options.dryRun === true)) || acceptNewRoot;
+    root = await checkRoot(rootDeps, journalCount, { ...options, acceptNewRoot });
     await checkJournalKnowsSet(deps, journalCount, state);
   } catch (error) {
     if (error instanceof GuardError) return trip(error.message);
-    throw error;
+    if (!(error instanceof RootMissingError)) throw error;
+    logger.error(error.message);
+    journal.updateSetState(set.name, { lastError: error.message });
+    return result(error.message, undefined, false);
   }
   if (catchUp) {
     logger.info("catch-up mode: the last good pass was long ago; applying what changed meanwhile", {
@@ -329,6 +279,17 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const blocked: [PassItem, Action][] = [];
   const expiredTombstones: string[] = [];
   const unknown = new UnknownSubtrees();
+  const noteProblem = (key: string, detail: string) => {
+    problems.count++;
+    problems.last = `${key}: ${detail}`;
+  };
+  const mounts = await checkMounts(rootDeps, { accept: acceptNewRoot, dryRun: options.dryRun === true });
+  for (const key of mounts.unmounted) {
+    unknown.addDirectory(key);
+    noteProblem(key, mounts.detail);
+    logOnce(logger, `unmounted:${set.name}:${key}`, "warn", `${key}: ${mounts.detail}`, { path: key });
+  }
+  const mountFinder = full && root ? new MountFinder(root.dev) : undefined;
   let seen = 0;
   let remoteSeen = 0;
   const report = () =>
@@ -405,11 +366,13 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     if (join.remote) remoteSeen++;
     if (join.local?.problem) {
       reportProblem(logger, join.local.problem);
+      noteProblem(join.local.problem.key, join.local.problem.detail);
       executor.counts.skipped++;
       unknown.add(join.local.problem);
       continue;
     }
     if (unknown.covers(join.key)) continue;
+    if (join.local?.entry) mountFinder?.see(join.local.entry);
     const tombstone = join.tombstone
       ? tombstoneState(deps, join.key, join.tombstone.info, state, !!join.local?.entry && !join.row)
       : undefined;
@@ -494,6 +457,17 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
           lastFullPassStarted: started,
           lastGoodSync: finished,
           lastPassMs: finished - started,
+        }
+      : {}),
+    ...(mountFinder && root
+      ? {
+          rootDev: String(root.dev),
+          rootIno: String(root.ino),
+          // Mount points seen, and those this pass could not look at (not mounted, or under an unreadable directory).
+          mounts: mountsRecord([
+            ...mountFinder.found,
+            ...mounts.recorded.filter((key) => unknown.covers(key)),
+          ]),
         }
       : {}),
     lastError: failed > 0 ? `${failed} action(s) failed; retrying next pass` : null,

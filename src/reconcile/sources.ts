@@ -5,7 +5,7 @@ import type { FileRow } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { compareKeys, isDirKey, type LocalEntry, type ScanItem, type ScanProblem } from "../scan/entry.js";
 import { compileIgnore, isIgnoredKey } from "../scan/ignore.js";
-import { entryKeyToObjectKey, objectKeyToEntryKey } from "../scan/keys.js";
+import { entryKeyToObjectKey, objectKeyOverflow, objectKeyToEntryKey } from "../scan/keys.js";
 import { scanSubtree, statEntry } from "../scan/walk.js";
 import { tombstonePrefix } from "./layout.js";
 import { mergeByKey } from "./merge.js";
@@ -179,7 +179,7 @@ export function joinTree(
   const test = compileIgnore(set.ignore);
   const ignored = (key: string) => isIgnoredKey(test, key);
   const merged = mergeByKey<{ local: LocalItem; row: KeyedRow; remote: Listed; tombstone: Listed }>({
-    local: localItems(scanSubtree(set.path, dirKey, { ignore: set.ignore, onTempFile })),
+    local: localItems(scanSubtree(set.path, dirKey, { ignore: set.ignore, onTempFile, prefix: set.prefix })),
     row: journalRows(
       dirKey === "" ? journal.filesInOrder(set.name) : journal.filesUnder(set.name, dirKey),
       ignored,
@@ -212,7 +212,10 @@ async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
   const { set, journal, datastore } = deps;
   const joined: Joined = { key };
   const local = await statEntry(set.path, key);
-  if (local && "reason" in local) joined.local = { key, problem: local };
+  const overflow = local && "type" in local && local.key === key ? objectKeyOverflow(set.prefix, key) : null;
+  if (local && overflow !== null)
+    joined.local = { key, problem: { key, reason: "too-long", detail: overflow } };
+  else if (local && "reason" in local) joined.local = { key, problem: local };
   else if (local && local.key === key) joined.local = { key, entry: local };
   const row = journal.getFile(set.name, key);
   if (row) joined.row = { ...row, key };
@@ -237,13 +240,21 @@ export async function* joinKeys(deps: SourceDeps, keys: string[]): AsyncGenerato
   }
 }
 
-/** Tracks the subtrees a scan could not read, so nothing under them is treated as deleted. */
+/**
+ * Tracks the subtrees a scan could not read (or must not trust, such as an unmounted mount point), so nothing
+ * under them is treated as deleted or written into.
+ */
 export class UnknownSubtrees {
   private prefixes: string[] = [];
 
   add(problem: ScanProblem): void {
     this.prefixes.push(problem.key);
     if (!isDirKey(problem.key)) this.prefixes.push(`${problem.key}/`);
+  }
+
+  /** A directory (key ending in `/`) whose whole subtree, the directory included, is unknown. */
+  addDirectory(dirKey: string): void {
+    this.prefixes.push(dirKey);
   }
 
   covers(key: string): boolean {

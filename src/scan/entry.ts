@@ -16,7 +16,8 @@ export interface LocalEntry {
   mtimeNs: bigint;
   ctimeNs: bigint;
   inode: bigint;
-  /** Device of the file system holding it: with the inode, the entry's identity. */
+  /** Device of the file system holding it: with the inode, the entry's identity; a directory on another
+   * device than the root is a mount point. */
   dev: bigint;
   /** Permission bits (mode & 0o7777). */
   mode: number;
@@ -29,7 +30,7 @@ export interface LocalEntry {
 /** Something in the tree that cannot be synced; carried as data, reported once, never treated as a deletion. */
 export interface ScanProblem {
   key: string;
-  reason: "special-file" | "unreadable" | "invalid-name" | "vanished" | "escaping-symlink";
+  reason: "special-file" | "unreadable" | "invalid-name" | "too-long" | "vanished" | "escaping-symlink";
   detail: string;
 }
 

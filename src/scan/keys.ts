@@ -4,6 +4,8 @@ export const TEMP_NAME_PREFIX = ".fedsync-tmp-";
 export const RESERVED_PREFIX = ".fedsync/";
 export const MAX_SEGMENT_BYTES = 255;
 export const MAX_PATH_BYTES = 4096;
+/** S3's limit on an object key (the set's prefix and the entry key together), in UTF-8 bytes. */
+export const MAX_OBJECT_KEY_BYTES = 1024;
 
 const LONE_SURROGATE = /\p{Cs}/u;
 
@@ -27,6 +29,13 @@ export function validateEntryKey(key: string): string | null {
     if (segment.startsWith(TEMP_NAME_PREFIX)) return `a ${TEMP_NAME_PREFIX} temporary name`;
   }
   return null;
+}
+
+/** Why the object key of `key` under `prefix` is too long for the datastore, or null when it fits. */
+export function objectKeyOverflow(prefix: string, key: string): string | null {
+  const bytes = Buffer.byteLength(prefix + key, "utf8");
+  if (bytes <= MAX_OBJECT_KEY_BYTES) return null;
+  return `its object key would be ${bytes} bytes with the prefix ${prefix}, over the datastore's limit of ${MAX_OBJECT_KEY_BYTES}; not synced`;
 }
 
 /** The entry key of an object under a set's prefix, or why it has none. */

@@ -11,16 +11,25 @@ import {
   type ScanProblem,
 } from "./entry.js";
 import { compileIgnore, isIgnoredKey, type IgnoreTest } from "./ignore.js";
-import { TEMP_NAME_PREFIX, validateEntryKey } from "./keys.js";
+import { objectKeyOverflow, TEMP_NAME_PREFIX, validateEntryKey } from "./keys.js";
 
 export interface ScanOptions {
   /** The set's ignore globs (see compileIgnore). */
   ignore: readonly string[];
   /** Called with the key of each temp file (`.fedsync-tmp-*`, not a directory) the walk skips. */
   onTempFile?: (key: string) => void;
+  /** The set's bucket prefix: an entry whose object key would be too long for the datastore is a problem. */
+  prefix?: string;
 }
 
 type TempFileHook = ScanOptions["onTempFile"];
+
+/** What a directory listing needs besides the directory: the ignore test and the options that apply to names. */
+interface ListContext {
+  ignore: IgnoreTest;
+  onTempFile: TempFileHook;
+  prefix: string | undefined;
+}
 
 /** The set root itself is missing, not a directory, or unreadable: nothing can be said about the tree. */
 export class ScanRootError extends Error {
@@ -32,7 +41,8 @@ const STAT_BATCH = 64;
 
 /** A child as readdir named it, before lstat. */
 type Child =
-  { kind: "entry"; key: string; isDir: boolean } | { kind: "invalid"; key: string; detail: string };
+  | { kind: "entry"; key: string; isDir: boolean }
+  | { kind: "invalid"; key: string; reason: "invalid-name" | "too-long"; detail: string };
 
 type Listing = { children: Child[] } | { error: NodeJS.ErrnoException };
 
@@ -97,12 +107,8 @@ function decodeName(raw: Buffer): string | null {
   return Buffer.from(text, "utf8").equals(raw) ? text : null;
 }
 
-async function listDirectory(
-  root: string,
-  dirKey: string,
-  ignore: IgnoreTest,
-  onTempFile: TempFileHook,
-): Promise<Listing> {
+async function listDirectory(root: string, dirKey: string, context: ListContext): Promise<Listing> {
+  const { ignore, onTempFile, prefix } = context;
   let dirents: Dirent<Buffer>[];
   try {
     dirents = await readdir(join(root, keyToRelPath(dirKey)), { encoding: "buffer", withFileTypes: true });
@@ -118,6 +124,7 @@ async function listDirectory(
       children.push({
         kind: "invalid",
         key: dirKey + dirent.name.toString("utf8"),
+        reason: "invalid-name",
         detail: `name is not UTF-8 (hex ${hex})`,
       });
       continue;
@@ -126,12 +133,18 @@ async function listDirectory(
     if (ignore(dirKey + name, isDir)) continue;
     const key = dirKey + name + (isDir ? "/" : "");
     const refused = validateEntryKey(key);
-    if (refused === null) children.push({ kind: "entry", key, isDir });
-    else children.push({ kind: "invalid", key, detail: refused });
+    const overflow = refused === null && prefix !== undefined ? objectKeyOverflow(prefix, key) : null;
+    if (refused !== null) children.push({ kind: "invalid", key, reason: "invalid-name", detail: refused });
+    else if (overflow !== null) children.push({ kind: "invalid", key, reason: "too-long", detail: overflow });
+    else children.push({ kind: "entry", key, isDir });
   }
   // A directory sorts by its key (`name/`), which makes this depth-first walk come out in global key order.
   children.sort((a, b) => compareKeys(a.key, b.key));
   return { children };
+}
+
+function listContext(options: ScanOptions): ListContext {
+  return { ignore: compileIgnore(options.ignore), onTempFile: options.onTempFile, prefix: options.prefix };
 }
 
 /**
@@ -173,8 +186,7 @@ async function readTarget(absPath: string, key: string): Promise<string | ScanPr
 async function* walkChildren(
   root: string,
   children: Child[],
-  ignore: IgnoreTest,
-  onTempFile: TempFileHook,
+  context: ListContext,
 ): AsyncGenerator<ScanItem> {
   for (let start = 0; start < children.length; start += STAT_BATCH) {
     const batch = children.slice(start, start + STAT_BATCH);
@@ -185,7 +197,7 @@ async function* walkChildren(
       const child = batch[i]!;
       const result = stats[i]!;
       if (child.kind === "invalid") {
-        yield problem(child.key, "invalid-name", child.detail);
+        yield problem(child.key, child.reason, child.detail);
         continue;
       }
       if (result === null) continue;
@@ -216,13 +228,13 @@ async function* walkChildren(
       }
       // Read the directory before reporting it: a directory that vanished is skipped with its subtree, and an
       // unreadable one is reported only as a problem, so its known contents are not taken as deleted.
-      const listing = await listDirectory(root, child.key, ignore, onTempFile);
+      const listing = await listDirectory(root, child.key, context);
       if ("error" in listing) {
         if (!isGone(listing.error)) yield problem(child.key, "unreadable", describe(listing.error));
         continue;
       }
       yield { kind: "entry", entry: toEntry(child.key, type, result) };
-      yield* walkChildren(root, listing.children, ignore, onTempFile);
+      yield* walkChildren(root, listing.children, context);
     }
   }
 }
@@ -243,14 +255,14 @@ export async function* scanTree(root: string, options: ScanOptions): AsyncGenera
     throw new ScanRootError(`set root ${root} ${what}`, { cause: error });
   }
   if (!rootStats.isDirectory()) throw new ScanRootError(`set root ${root} is not a directory`);
-  const ignore = compileIgnore(options.ignore);
-  const listing = await listDirectory(root, "", ignore, options.onTempFile);
+  const context = listContext(options);
+  const listing = await listDirectory(root, "", context);
   if ("error" in listing) {
     throw new ScanRootError(`set root ${root} cannot be read: ${describe(listing.error)}`, {
       cause: listing.error,
     });
   }
-  yield* walkChildren(root, listing.children, ignore, options.onTempFile);
+  yield* walkChildren(root, listing.children, context);
 }
 
 /**
@@ -290,8 +302,13 @@ export async function* scanSubtree(
     yield problem(dirKey, "invalid-name", refused);
     return;
   }
-  const ignore = compileIgnore(options.ignore);
-  if (isIgnoredKey(ignore, dirKey)) return;
+  const context = listContext(options);
+  if (isIgnoredKey(context.ignore, dirKey)) return;
+  const overflow = options.prefix === undefined ? null : objectKeyOverflow(options.prefix, dirKey);
+  if (overflow !== null) {
+    yield problem(dirKey, "too-long", overflow);
+    return;
+  }
   const ancestors = await checkAncestors(root, dirKey);
   if (ancestors === "absent") return;
   if (ancestors !== null) {
@@ -304,12 +321,12 @@ export async function* scanSubtree(
     return;
   }
   if (!self.isDirectory()) return;
-  const listing = await listDirectory(root, dirKey, ignore, options.onTempFile);
+  const listing = await listDirectory(root, dirKey, context);
   if ("error" in listing) {
     if (!isGone(listing.error)) yield problem(dirKey, "unreadable", describe(listing.error));
     return;
   }
-  yield* walkChildren(root, listing.children, ignore, options.onTempFile);
+  yield* walkChildren(root, listing.children, context);
 }
 
 /**

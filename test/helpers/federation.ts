@@ -32,7 +32,7 @@ export interface Agent {
   /** Root of the agent's tree for a set. */
   root(set?: string): string;
   path(rel: string, set?: string): string;
-  /** Rewrites the agent's config with these sets. */
+  /** Rewrites the agent's config with these sets, and creates their roots. */
   writeConfig(sets?: SetSpec[], extra?: Record<string, unknown>): void;
 }
 
@@ -106,10 +106,10 @@ export async function startFederation(
           sets: newSets.map((set) => ({ path: agent.root(set.name), ...set })),
         };
         writeFileSync(agent.configPath, stringify(config));
+        for (const set of config.sets) mkdirSync(set.path, { recursive: true });
       },
     };
     agent.writeConfig();
-    mkdirSync(agent.root(), { recursive: true });
     agents.push(agent);
   }
   const children = new Set<ChildProcess>();

@@ -80,6 +80,7 @@ const SET_DEFAULTS: Omit<SetConfig, "name" | "path" | "prefix"> = {
   allowExternalSymlinks: false,
   preserveOwner: false,
   modeMask: 0o1775,
+  create: false,
 };
 
 test("a minimal config gets every default", () => {
@@ -141,6 +142,7 @@ sets:
     burst_threshold: 500
     keep_deleted: true
     allow_external_symlinks: true
+    create: true
   - name: app-config
     path: /etc/myapp
     method: lightweight
@@ -197,6 +199,7 @@ test("a config with every key set is read and normalized", () => {
         allowExternalSymlinks: true,
         preserveOwner: false,
         modeMask: 0o1775,
+        create: true,
       },
       {
         ...SET_DEFAULTS,
@@ -303,6 +306,7 @@ const singleErrors: [string, (doc: Doc) => void, string][] = [
     "sets[0].deletions: expected one of: propagate, keep",
   ],
   ["bad boolean", (d) => (d.sets[0]!.keep_deleted = "yes"), "sets[0].keep_deleted: expected true or false"],
+  ["bad create", (d) => (d.sets[0]!.create = 1), "sets[0].create: expected true or false"],
   ["ignore not a list", (d) => (d.sets[0]!.ignore = "*.tmp"), "sets[0].ignore: expected a list"],
   [
     "bad glob",
@@ -612,7 +616,7 @@ function keyNames(value: unknown, parent = ""): string[] {
 
 test("the example and docs/configuration.md cover every key", () => {
   const keys = [...new Set(keyNames(parse(fullYaml("/s", "/c"))))];
-  assert.equal(keys.length, 39);
+  assert.equal(keys.length, 40);
   const example = readFileSync(examplePath, "utf8");
   const docs = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
   for (const key of keys) {

@@ -268,6 +268,42 @@ test("names that are not UTF-8 are reported, and nothing below them is scanned",
   assert.ok(found.some((p) => /64c3/.test(p.detail)));
 });
 
+test("a path whose object key would pass the datastore's 1,024 bytes is one problem, not scanned below", async (t) => {
+  const root = tempDir(t);
+  const long = "d".repeat(250);
+  // Four levels of 251 bytes make a key of 1,004 bytes; "web/" and a 16-byte name fill the 1,024 exactly.
+  const deep = `${long}/${long}/${long}/${long}`;
+  makeTree(root, [
+    `${deep}/${"e".repeat(20)}/x.txt`,
+    `${deep}/${"f".repeat(12)}.txt`,
+    `${deep}/${"g".repeat(13)}.txt`,
+    "short",
+  ]);
+  const scans = [
+    scanTree(root, { ignore: [], prefix: "web/" }),
+    scanSubtree(root, `${long}/`, { ignore: [], prefix: "web/" }),
+  ];
+  for (const scan of scans) {
+    const items = await collect(scan);
+    const found = problems(items);
+    assert.deepEqual(
+      found.map((p) => [p.key.length, p.reason]),
+      [
+        [1025, "too-long"],
+        [1021, "too-long"],
+      ],
+    );
+    assert.equal(
+      found[0]!.detail,
+      "its object key would be 1029 bytes with the prefix web/, over the datastore's limit of 1024; not synced",
+    );
+    assert.ok(entries(items).some((e) => e.key === `${deep}/${"f".repeat(12)}.txt`));
+    assert.ok(!entries(items).some((e) => e.key.endsWith("x.txt")));
+  }
+  // Without a prefix (rebuild-journal, history) nothing is refused.
+  assert.equal(problems(await collect(scanTree(root, { ignore: [] }))).length, 0);
+});
+
 test("entries deleted after their directory was listed are skipped without error", async (t) => {
   const root = tempDir(t);
   const names = Array.from({ length: 300 }, (_, i) => `f${String(i).padStart(3, "0")}`);

@@ -58,6 +58,7 @@ function setConfig(name: string, path: string): SetConfig {
     allowExternalSymlinks: false,
     preserveOwner: false,
     modeMask: 0o1775,
+    create: false,
   };
 }
 
