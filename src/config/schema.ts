@@ -4,6 +4,7 @@ import picomatch from "picomatch";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
+import { hookCommandProblem } from "./shell.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
 
 export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
@@ -130,6 +131,11 @@ const listen = z.string().transform((text, ctx) => {
   return port >= 1 && port <= 65535 ? text : invalid(ctx, "expected host:port, like 127.0.0.1:9464");
 });
 
+const hookCommand = z.string().transform((command, ctx) => {
+  const problem = hookCommandProblem(command);
+  return problem === undefined ? command : invalid(ctx, problem);
+});
+
 const setSchema = z
   .strictObject({
     name: z.string().regex(SET_NAME, {
@@ -151,6 +157,10 @@ const setSchema = z
     burst_threshold: integer(1, 1_000_000, 1000),
     keep_deleted: z.boolean().prefault(false),
     allow_external_symlinks: z.boolean().prefault(false),
+    on_change: hookCommand.optional(),
+    on_conflict: hookCommand.optional(),
+    hook_timeout: duration("60s", { timer: true }),
+    hook_debounce: duration("2s", { allowZero: true, timer: true }),
   })
   .transform((set): SetConfig => ({
     name: set.name,
@@ -170,6 +180,10 @@ const setSchema = z
     burstThreshold: set.burst_threshold,
     keepDeleted: set.keep_deleted,
     allowExternalSymlinks: set.allow_external_symlinks,
+    ...(set.on_change !== undefined && { onChange: set.on_change }),
+    ...(set.on_conflict !== undefined && { onConflict: set.on_conflict }),
+    hookTimeoutMs: set.hook_timeout,
+    hookDebounceMs: set.hook_debounce,
   }));
 
 function datastoreSchema(env: NodeJS.ProcessEnv) {

@@ -47,6 +47,14 @@ export interface SetConfig {
   keepDeleted: boolean;
   /** Accept remote symlinks whose target leaves the set root (default false). */
   allowExternalSymlinks: boolean;
+  /** Shell command run (with /bin/sh) after passes that changed local files; changed paths on stdin. */
+  onChange?: string;
+  /** Shell command run after passes that made conflict copies; the copies' paths on stdin. */
+  onConflict?: string;
+  /** A hook still running after this long is killed with its process group, ms (default 60s). */
+  hookTimeoutMs: number;
+  /** A hook runs once no pass has changed files for this long, ms (default 2s). */
+  hookDebounceMs: number;
 }
 
 export interface Config {

@@ -56,6 +56,8 @@ function setConfig(name: string, path: string): SetConfig {
     burstThreshold: 1_000,
     keepDeleted: false,
     allowExternalSymlinks: false,
+    hookTimeoutMs: 60_000,
+    hookDebounceMs: 2_000,
   };
 }
 
