@@ -18,6 +18,7 @@ import { watchTree, type FileEvent, type TreeWatch } from "../watch/watcher.js";
 import { compareKeys } from "../scan/entry.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
 import { logPassSummary } from "../cli/sync.js";
+import type { SetEvents } from "./set-events.js";
 
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
 export interface Health {
@@ -34,6 +35,8 @@ export interface SetRunnerDeps {
   health: Health;
   /** Called whenever the set's one-line state changes. */
   onState: (state: string) => void;
+  /** Passes, applied changes and the notification stream, for metrics and hooks. */
+  events: SetEvents;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -146,6 +149,7 @@ export class SetRunner {
       },
       (error) => {
         if (this.stopped) return;
+        this.deps.events.notificationStream(false);
         this.listenBackoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1000, this.listenBackoffMs * 2));
         this.logger.debug(`bucket notifications interrupted (${error.message}); reconnecting`);
         const timer = setTimeout(() => {
@@ -155,6 +159,7 @@ export class SetRunner {
         this.timers.add(timer);
       },
     );
+    this.deps.events.notificationStream(true);
   }
 
   /**
@@ -253,6 +258,8 @@ export class SetRunner {
           ? `scanning ${scope.dirKey}`
           : `syncing ${scope.keys.length} change(s)`;
     this.deps.onState(label);
+    const { events } = this.deps;
+    const started = Date.now();
     const result: PassResult = await runPass(
       {
         config: this.deps.config,
@@ -265,8 +272,13 @@ export class SetRunner {
         scope,
         onProgress: (text) => this.deps.onState(`${label}: ${text}`),
         recentDeletions: this.recentDeletions,
+        onApplied: (entry) => events.applied(entry),
       },
-    );
+    ).catch((error: unknown) => {
+      events.passFailed(scope, Date.now() - started);
+      throw error;
+    });
+    events.passFinished(scope, result);
     const c = result.counts;
     if (scope.kind === "full" && !result.error) this.recentDeletions = { local: 0, remote: 0 };
     else {
