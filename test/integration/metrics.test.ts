@@ -48,7 +48,7 @@ describe("metrics of running agents, scraped over HTTP", () => {
   }
 
   before(async () => {
-    fed = await startFederation(2, SETS);
+    fed = await startFederation(3, SETS);
     [a, b] = fed.agents as [Agent, Agent];
     listenA = `127.0.0.1:${await freePort()}`;
     listenB = `127.0.0.1:${await freePort()}`;
@@ -126,22 +126,26 @@ describe("metrics of running agents, scraped over HTTP", () => {
     const port = await freePort();
     await new Promise<void>((resolve) => taken.listen(port, "127.0.0.1", resolve));
     try {
-      const c = fed.agents[0]!;
-      await agentA.stop();
+      // A third machine joins; its metrics port is taken.
+      const c = fed.agents[2]!;
       c.writeConfig(SETS, { metrics: { listen: `127.0.0.1:${port}` } });
       const blocked = new AgentProcess(fed.spawnAgent(c));
       try {
         await blocked.waitForLog(/ready/);
         const errors = blocked.output.split("\n").filter((line) => line.includes("cannot serve metrics"));
-        assert.deepEqual(errors.length, 1, blocked.output);
+        assert.equal(errors.length, 1, blocked.output);
         assert.match(
           errors[0]!,
           new RegExp(
             `error cannot serve metrics on 127\\.0\\.0\\.1:${port}: address already in use; running without metrics`,
           ),
         );
-        writeFileSync(a.path("after.html"), "still syncing\n");
-        await waitUntil(() => readdirSync(b.root()).includes("after.html"), 30_000, "after.html on B");
+        await waitUntil(
+          () => readdirSync(c.root()).filter((name) => !name.startsWith(".fedsync-tmp-")).length === FILES,
+          60_000,
+          "the set's files on the new machine",
+          () => blocked.output,
+        );
       } finally {
         assert.equal(await blocked.stop(), 0);
       }
