@@ -16,6 +16,7 @@ export function hookCommandProblem(command: string): string | undefined {
   const message = check.stderr
     .trim()
     .split("\n")[0]!
-    .replace(/^.*?sh: (line )?\d+: /, "");
+    .replace(/^.*?sh: (-c: )?(line )?\d+: /, "")
+    .replace(/^syntax error: /i, "");
   return `shell syntax error: ${message || `${HOOK_SHELL} -n exited ${check.status}`}`;
 }

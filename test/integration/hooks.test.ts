@@ -2,7 +2,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startFederation, type Agent, type Federation, type SetSpec } from "../helpers/federation.js";
+import { parse, stringify } from "yaml";
+import { runCli, startFederation, type Agent, type Federation, type SetSpec } from "../helpers/federation.js";
 import { AgentProcess, fileHas, waitUntil } from "../helpers/agent-process.js";
 
 /** Whether the process runs (a zombie waiting for init to reap it has ended). */
@@ -107,6 +108,18 @@ describe("hooks of running agents", () => {
     await fed?.close();
   });
 
+  test("a bad hook setting stops fedsync run with exit 2, naming each key", async () => {
+    const config = parse(readFileSync(a.configPath, "utf8")) as { sets: Record<string, unknown>[] };
+    config.sets[1]!.on_change = 'echo "unterminated';
+    config.sets[2]!.hook_timeout = "0s";
+    const path = join(fed.dir, "bad-hooks.yaml");
+    writeFileSync(path, stringify(config));
+    const result = await runCli(["--config", path, "run"]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^(fedsync: )?sets\[1\]\.on_change: shell syntax error: \S/m);
+    assert.match(result.stderr, /^(fedsync: )?sets\[2\]\.hook_timeout: must be longer than 0$/m);
+  });
+
   test("50 files written on A make one or a few on_change runs on B, whose stdin covers them all", async () => {
     const names = Array.from({ length: 50 }, (_, i) => `site-${String(i).padStart(2, "0")}.conf`);
     for (const name of names) writeFileSync(a.path(name, "conf"), `server_name ${name};\n`);
@@ -125,6 +138,9 @@ describe("hooks of running agents", () => {
     );
     await sleep(3000); // any further run would come within the debounce time
     const runs = recordedRuns(changeDir);
+    console.log(
+      `50 files on A: ${runs.length} on_change run(s) on B, of ${runs.map((r) => r.paths.length).join(", ")} paths`,
+    );
     assert.ok(runs.length >= 1 && runs.length <= 5, `${runs.length} runs for 50 files`);
     assert.deepEqual([...new Set(runs.flatMap((run) => run.paths))].sort(), names);
     const counted = runs.reduce((sum, run) => sum + Number(run.env.FEDSYNC_CHANGED), 0);
@@ -196,6 +212,7 @@ describe("hooks of running agents", () => {
       return { kind: kind!, at: BigInt(ns!) };
     });
     const runs = events.length / 2;
+    console.log(`6 changes 300 ms apart, a hook of 1 s: ${runs} run(s), none overlapping`);
     assert.ok(runs >= 2 && runs < 6, `${runs} runs for 6 changes 300 ms apart (${finished().join(", ")})`);
     for (let i = 0; i < events.length; i++) {
       assert.equal(events[i]!.kind, i % 2 === 0 ? "start" : "end", "runs overlapped");
