@@ -133,6 +133,7 @@ export class Agent {
     this.metricsServer = undefined;
     if (listen === undefined) return;
     try {
+      this.metrics.includeProcessMetrics();
       const server = await serveMetrics(listen, this.metrics.registry);
       this.metricsServer = { listen, server };
       this.deps.logger.info(`metrics on http://${server.address}/metrics`);

@@ -39,6 +39,7 @@ function scopeLabel(scope: PassScope): "full" | "partial" {
 export class AgentMetrics {
   readonly registry = new Registry();
   private readonly streams = new Map<string, boolean>();
+  private processMetrics = false;
   private readonly passes;
   private readonly passSeconds;
   private readonly files;
@@ -134,6 +135,12 @@ export class AgentMetrics {
       labelNames: ["version", "node_version"],
       registers,
     }).set({ version: FEDSYNC_VERSION, node_version: process.version }, 1);
+  }
+
+  /** Adds the standard process and Node.js metrics; their event-loop and GC monitors run only once served. */
+  includeProcessMetrics(): void {
+    if (this.processMetrics) return;
+    this.processMetrics = true;
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -74,6 +74,7 @@ describe("metrics of running agents, scraped over HTTP", () => {
     assert.match(text, /^fedsync_build_info\{version="[^"]+",node_version="v\d+\.\d+\.\d+"\} 1$/m);
     assert.equal(sample(text, 'fedsync_notification_stream_up{set="web"}'), 1);
     assert.equal(sample(text, 'fedsync_full_pass_interval_seconds{set="web"}'), 600);
+    assert.match(text, /^process_resident_memory_bytes \d+/m);
   });
 
   test("files synced from A to B are counted up on A and down on B, with their bytes", async () => {
