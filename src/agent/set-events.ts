@@ -10,6 +10,8 @@ import type { PassResult, PassScope } from "../reconcile/pass.js";
  * Each call is cheap and never throws.
  */
 export interface SetEvents {
+  /** A pass is about to start. */
+  passStarted(scope: PassScope): void;
   /** A change a pass applied or published (an audit-trail entry). */
   applied(entry: AuditEntry): void;
   /** A pass ran to its end or stopped at a guard. */
@@ -39,6 +41,7 @@ export function setEvents(
   });
   return {
     events: {
+      passStarted: () => hooks.passStarted(),
       applied: (entry) => hooks.applied(entry),
       passFinished: (scope, result) => {
         setMetrics.passFinished(scope, result);

@@ -260,6 +260,7 @@ export class SetRunner {
     this.deps.onState(label);
     const { events } = this.deps;
     const started = Date.now();
+    events.passStarted(scope);
     const result: PassResult = await runPass(
       {
         config: this.deps.config,

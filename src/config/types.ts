@@ -53,7 +53,7 @@ export interface SetConfig {
   onConflict?: string;
   /** A hook still running after this long is killed with its process group, ms (default 60s). */
   hookTimeoutMs: number;
-  /** A hook runs once no pass has changed files for this long, ms (default 2s). */
+  /** A hook runs once the set has been quiet (no pass) this long after changes, ms (default 2s). */
   hookDebounceMs: number;
 }
 

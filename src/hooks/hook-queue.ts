@@ -1,17 +1,19 @@
 import { PathBatch } from "./batch.js";
 
-/** A batch waits at most this many debounce periods after its first change. */
-const MAX_WAIT_DEBOUNCES = 10;
+/** A batch waits at most this many debounce periods after the first pass that changed paths. */
+export const MAX_WAIT_DEBOUNCES = 30;
 
 /**
- * When one hook runs: once the passes that changed paths have been quiet for `debounceMs` (a burst of passes
- * is one run, waiting at most ten debounce periods), never two runs at once, and a run requested while one
- * is running is queued once, with every path collected meanwhile.
+ * When one hook runs: once the set has been quiet for `debounceMs` — no pass running and none ended in that
+ * time — after passes that changed paths, so a burst of passes is one run; but at the latest
+ * MAX_WAIT_DEBOUNCES debounce periods after the first of them, so a set that never rests still gets its runs.
+ * Never two runs at once: a run due while one is running is queued once, with every path collected meanwhile.
  */
 export class HookQueue {
   private batch = new PathBatch();
   /** Paths were added since the last pass ended. */
   private dirty = false;
+  /** When the first pass that changed paths of the waiting batch ended. */
   private firstChangeAt?: number;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -28,15 +30,30 @@ export class HookQueue {
     this.dirty = true;
   }
 
-  /** A pass ended: when it added paths, the quiet period starts again. */
+  /** A pass started: the set is not quiet, so a waiting batch waits on (unless it has waited too long). */
+  passStarted(): void {
+    if (this.timer && !this.overdue()) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** A pass ended: the quiet time starts again for a batch that is waiting. */
   passEnded(): void {
-    if (!this.dirty || this.stopped) return;
+    if (this.dirty) this.firstChangeAt ??= Date.now();
     this.dirty = false;
-    const now = Date.now();
-    this.firstChangeAt ??= now;
-    const latest = this.firstChangeAt + this.debounceMs * MAX_WAIT_DEBOUNCES;
+    if (this.firstChangeAt === undefined || this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.request(), Math.max(0, Math.min(this.debounceMs, latest - now)));
+    const wait = Math.min(this.debounceMs, this.firstChangeAt + this.maxWaitMs() - Date.now());
+    this.timer = setTimeout(() => this.request(), Math.max(0, wait));
+  }
+
+  private maxWaitMs(): number {
+    return this.debounceMs * MAX_WAIT_DEBOUNCES;
+  }
+
+  private overdue(): boolean {
+    return this.firstChangeAt !== undefined && Date.now() >= this.firstChangeAt + this.maxWaitMs();
   }
 
   private request() {

@@ -54,6 +54,11 @@ export class SetHooks {
     }
   }
 
+  passStarted(): void {
+    this.change?.passStarted();
+    this.conflict?.passStarted();
+  }
+
   passEnded(): void {
     this.change?.passEnded();
     this.conflict?.passEnded();

@@ -8,7 +8,7 @@ import { parseConfigText } from "../../src/config/load.js";
 import type { SetConfig } from "../../src/config/types.js";
 import { MAX_LISTED_PATHS, PathBatch } from "../../src/hooks/batch.js";
 import { OUTPUT_LIMIT_BYTES, runHookCommand } from "../../src/hooks/command.js";
-import { HookQueue } from "../../src/hooks/hook-queue.js";
+import { HookQueue, MAX_WAIT_DEBOUNCES } from "../../src/hooks/hook-queue.js";
 import { SetHooks, type HookName, type HookResult } from "../../src/hooks/set-hooks.js";
 import { createLogger } from "../../src/log/index.js";
 
@@ -166,46 +166,70 @@ function recordingQueue(debounceMs: number, runMs: number) {
   return { queue, runs, overlapped: () => overlapped };
 }
 
-test("passes in a burst make one run once they are quiet for the debounce time", async () => {
-  const { queue, runs } = recordingQueue(200, 10);
+/** One pass on `queue` that changes `paths`. */
+function pass(queue: HookQueue, ...paths: string[]): void {
+  queue.passStarted();
+  for (const path of paths) queue.add(path);
+  queue.passEnded();
+}
+
+test("passes in a burst make one run once the set is quiet for the debounce time", async () => {
+  const { queue, runs } = recordingQueue(400, 10);
   for (let i = 0; i < 5; i++) {
-    queue.add(`file-${i}`);
-    queue.passEnded();
+    pass(queue, `file-${i}`);
     await sleep(50);
   }
-  queue.passEnded(); // a pass that changed nothing does not extend the wait
-  await sleep(150);
+  await sleep(100);
   assert.equal(runs.length, 0, "ran before the quiet time was over");
   await waitFor(() => runs.length === 1, 2000, "the run");
   assert.deepEqual(runs[0]!.lines, ["file-0", "file-1", "file-2", "file-3", "file-4"]);
-  await sleep(300);
+  await sleep(500);
+  assert.equal(runs.length, 1);
+  pass(queue); // a pass that changes nothing runs nothing
+  await sleep(500);
   assert.equal(runs.length, 1);
 });
 
-test("a steady stream of passes still runs the hook within ten debounce periods", async () => {
-  const { queue, runs } = recordingQueue(50, 1);
+test("a pass running holds the run until it ends and the debounce time passes", async () => {
+  const { queue, runs } = recordingQueue(200, 10);
+  pass(queue, "a");
+  await sleep(100);
+  queue.passStarted(); // a long pass, still receiving the burst
+  await sleep(500);
+  assert.equal(runs.length, 0, "ran while a pass was running");
+  queue.add("b");
+  const ended = Date.now();
+  queue.passEnded();
+  await waitFor(() => runs.length === 1, 2000, "the run");
+  assert.ok(runs[0]!.start - ended >= 190, `ran ${runs[0]!.start - ended} ms after the pass ended`);
+  assert.deepEqual(runs[0]!.lines, ["a", "b"]);
+});
+
+test("a set that never rests still runs the hook, MAX_WAIT_DEBOUNCES periods after the first change", async () => {
+  const { queue, runs } = recordingQueue(20, 1);
   const started = Date.now();
-  for (let i = 0; Date.now() - started < 1200; i++) {
+  for (let i = 0; Date.now() - started < 2000; i++) {
+    queue.passStarted();
     queue.add(`file-${i}`);
+    await sleep(10);
     queue.passEnded();
-    await sleep(20);
   }
-  assert.ok(runs.length >= 2, `${runs.length} run(s) in 1.2 s of changes every 20 ms`);
-  assert.ok(runs[0]!.start - started <= 50 * 10 + 100, `first run after ${runs[0]!.start - started} ms`);
+  assert.ok(runs.length >= 1, "no run in 2 s of passes back to back");
+  const first = runs[0]!.start - started;
+  const maxWait = 20 * MAX_WAIT_DEBOUNCES;
+  assert.ok(first >= maxWait - 50 && first < 2000, `first run after ${first} ms (max wait ${maxWait} ms)`);
   await queue.stop();
 });
 
 test("runs never overlap; requests during a run are queued once and carry every path", async () => {
-  const { queue, runs, overlapped } = recordingQueue(0, 300);
-  queue.add("first");
-  queue.passEnded();
+  const { queue, runs, overlapped } = recordingQueue(0, 1000);
+  pass(queue, "first");
   await sleep(50);
   for (const path of ["second", "third", "fourth"]) {
-    queue.add(path);
-    queue.passEnded();
+    pass(queue, path);
     await sleep(30);
   }
-  await waitFor(() => runs.length === 2, 3000, "two runs");
+  await waitFor(() => runs.length === 2, 5000, "two runs");
   await sleep(400);
   assert.equal(runs.length, 2);
   assert.equal(overlapped(), false);
@@ -216,8 +240,7 @@ test("runs never overlap; requests during a run are queued once and carry every 
 
 test("stop runs the paths still waiting for their debounce, then returns", async () => {
   const { queue, runs } = recordingQueue(60_000, 10);
-  queue.add("late");
-  queue.passEnded();
+  pass(queue, "late");
   await queue.stop();
   assert.deepEqual(
     runs.map((run) => run.lines),
@@ -260,6 +283,7 @@ test("on_change gets what arrived here, on_conflict the conflict copies; one log
     logger: createLogger({ stream, journald: false }).child({ set: "conf" }),
     onRun: (hook, result) => results.push([hook, result]),
   });
+  hooks.passStarted();
   hooks.applied({ path: "up.conf", action: "upload", origin: "web1" });
   hooks.applied({ path: "gone/", action: "delete-remote", origin: "web1" });
   hooks.applied({ path: "new.conf", action: "download", origin: "web2" });
@@ -308,6 +332,7 @@ test("a hook whose program is missing fails with exit 127, in one warning line",
     logger: createLogger({ stream, journald: false }),
     onRun: (_hook, result) => results.push(result),
   });
+  hooks.passStarted();
   hooks.applied({ path: "a", action: "download", origin: "web2" });
   hooks.passEnded();
   await waitFor(() => results.length === 1, 5000, "the run");
