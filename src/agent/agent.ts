@@ -4,8 +4,11 @@ import { createMinioDatastore } from "../datastore/index.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { registerSecret, type Logger } from "../log/index.js";
+import { AgentMetrics } from "../metrics/agent-metrics.js";
+import { serveMetrics, type MetricsServer } from "../metrics/server.js";
 import { FEDSYNC_VERSION } from "../version.js";
 import type { Notifier } from "./notify.js";
+import { setEvents } from "./set-events.js";
 import { SetRunner, type Health } from "./set-runner.js";
 import { writeAgentStatus, type AgentStatus, type SetProblems } from "./status-file.js";
 
@@ -27,6 +30,10 @@ export class Agent {
   private config: Config;
   private datastore: Datastore;
   private runners = new Map<string, SetRunner>();
+  /** Per set: waits for its hooks once its runner has stopped. */
+  private hooksDone = new Map<string, () => Promise<void>>();
+  private readonly metrics: AgentMetrics;
+  private metricsServer?: { listen: string; server: MetricsServer };
   private states = new Map<string, string>();
   private problems = new Map<string, SetProblems>();
   private readonly startedAt = Date.now();
@@ -38,7 +45,12 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {
     this.config = deps.config;
-    this.datastore = createMinioDatastore(deps.config.datastore);
+    this.metrics = new AgentMetrics({ journal: deps.journal, sets: () => this.config.sets });
+    this.datastore = this.createDatastore(deps.config);
+  }
+
+  private createDatastore(config: Config): Datastore {
+    return createMinioDatastore(config.datastore, { onRequest: this.metrics.datastoreRequest });
   }
 
   private readonly health: Health = {
@@ -62,6 +74,7 @@ export class Agent {
     } catch (error) {
       this.health.down(error);
     }
+    await this.serveMetrics();
     for (const set of this.config.sets) await this.startRunner(set.name);
     this.tickTimer = setInterval(() => (this.lastTick = Date.now()), TICK_MS);
     const watchdogMs = notifier.watchdogIntervalMs();
@@ -83,6 +96,12 @@ export class Agent {
   private async startRunner(name: string) {
     const set = this.config.sets.find((s) => s.name === name);
     if (!set) return;
+    const { events, stop } = setEvents(
+      this.config,
+      set,
+      this.metrics,
+      this.deps.logger.child({ set: set.name }),
+    );
     const runner = new SetRunner({
       config: this.config,
       set,
@@ -93,10 +112,39 @@ export class Agent {
       onState: (state) => this.setState(set.name, state),
       // Published with the state the runner reports right after.
       onProblems: (problems) => this.problems.set(set.name, problems),
+      events,
     });
     this.runners.set(set.name, runner);
+    this.hooksDone.set(set.name, stop);
     this.states.set(set.name, "starting");
     await runner.start();
+  }
+
+  /** Stops a set's runner, then lets its hooks finish what the last passes asked of them. */
+  private async stopRunner(name: string) {
+    await this.runners.get(name)?.stop();
+    await this.hooksDone.get(name)?.();
+    this.runners.delete(name);
+    this.hooksDone.delete(name);
+  }
+
+  /** Serves metrics on `metrics.listen`, moving the server when the address changed; a bind failure is logged. */
+  private async serveMetrics() {
+    const listen = this.config.metrics?.listen;
+    if (this.metricsServer?.listen === listen) return;
+    await this.metricsServer?.server.close();
+    this.metricsServer = undefined;
+    if (listen === undefined) return;
+    try {
+      this.metrics.includeProcessMetrics();
+      const server = await serveMetrics(listen, this.metrics.registry);
+      this.metricsServer = { listen, server };
+      this.deps.logger.info(`metrics on http://${server.address}/metrics`);
+    } catch (error) {
+      this.deps.logger.error(
+        `${error instanceof Error ? error.message : String(error)}; running without metrics (fix metrics.listen and reload)`,
+      );
+    }
   }
 
   private setState(set: string, state: string) {
@@ -148,18 +196,19 @@ export class Agent {
       next = { ...next, stateDir: this.config.stateDir, machine: this.config.machine };
     }
     const datastoreChanged = !isDeepStrictEqual(next.datastore, this.config.datastore);
+    // The metrics server moves on its own; the sets need not restart for it.
     const globalsChanged = !isDeepStrictEqual(
-      { ...next, sets: [], source: "" },
-      { ...this.config, sets: [], source: "" },
+      { ...next, sets: [], source: "", metrics: undefined },
+      { ...this.config, sets: [], source: "", metrics: undefined },
     );
     const previous = this.config;
     this.config = next;
-    if (datastoreChanged) this.datastore = createMinioDatastore(next.datastore);
+    if (datastoreChanged) this.datastore = this.createDatastore(next);
+    await this.serveMetrics();
     for (const [name, runner] of [...this.runners]) {
       const updated = next.sets.find((set) => set.name === name);
       if (updated && !globalsChanged && isDeepStrictEqual(updated, runner.set)) continue;
-      await runner.stop();
-      this.runners.delete(name);
+      await this.stopRunner(name);
       this.states.delete(name);
       this.problems.delete(name);
     }
@@ -187,7 +236,8 @@ export class Agent {
     clearInterval(this.tickTimer);
     clearInterval(this.watchdogTimer);
     clearTimeout(this.statusTimer);
-    await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
-    this.runners.clear();
+    await Promise.all([...this.runners.keys()].map((name) => this.stopRunner(name)));
+    await this.metricsServer?.server.close();
+    this.metricsServer = undefined;
   }
 }

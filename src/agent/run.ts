@@ -1,6 +1,7 @@
 import { resolveConfigPath } from "../config/index.js";
 import { Journal } from "../journal/journal.js";
 import { acquireStateLock } from "../journal/lock.js";
+import { killRunningHooks } from "../hooks/command.js";
 import { removeActiveTemps } from "../reconcile/localfs.js";
 import { loadConfigOrExit, loggerFor, type GlobalOptions } from "../cli/runtime.js";
 import { EXIT_FAILURE, EXIT_OK } from "../cli/exit.js";
@@ -44,8 +45,11 @@ export async function runCommand(options: GlobalOptions): Promise<number> {
       agent.stop().then(() => true),
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_GRACE_MS).unref()),
     ]);
-    if (!finished)
+    if (!finished) {
       logger.warn("in-flight transfers abandoned after the stop grace period; no partial files left");
+      const killed = killRunningHooks();
+      if (killed > 0) logger.warn(`killed ${killed} hook(s) still running after the stop grace period`);
+    }
     return EXIT_OK;
   } catch (error) {
     logger.error(`agent failed: ${error instanceof Error ? error.message : String(error)}`);

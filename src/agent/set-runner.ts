@@ -20,6 +20,7 @@ import { compareKeys } from "../scan/entry.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
 import { logPassSummary } from "../cli/sync.js";
 import { RootWatch } from "./root-watch.js";
+import type { SetEvents } from "./set-events.js";
 
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
 export interface Health {
@@ -38,6 +39,8 @@ export interface SetRunnerDeps {
   onState: (state: string) => void;
   /** Called after each full pass with the entries it could not sync. */
   onProblems?: (problems: PassProblems) => void;
+  /** Passes, applied changes and the notification stream, for metrics and hooks. */
+  events: SetEvents;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -171,6 +174,7 @@ export class SetRunner {
       },
       (error) => {
         if (this.stopped) return;
+        this.deps.events.notificationStream(false);
         this.listenBackoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1000, this.listenBackoffMs * 2));
         this.logger.debug(`bucket notifications interrupted (${error.message}); reconnecting`);
         const timer = setTimeout(() => {
@@ -180,6 +184,7 @@ export class SetRunner {
         this.timers.add(timer);
       },
     );
+    this.deps.events.notificationStream(true);
   }
 
   /**
@@ -280,6 +285,9 @@ export class SetRunner {
           ? `scanning ${scope.dirKey}`
           : `syncing ${scope.keys.length} change(s)`;
     this.deps.onState(label);
+    const { events } = this.deps;
+    const started = Date.now();
+    events.passStarted(scope);
     const result: PassResult = await runPass(
       {
         config: this.deps.config,
@@ -292,8 +300,13 @@ export class SetRunner {
         scope,
         onProgress: (text) => this.deps.onState(`${label}: ${text}`),
         recentDeletions: this.recentDeletions,
+        onApplied: (entry) => events.applied(entry),
       },
-    );
+    ).catch((error: unknown) => {
+      events.passFailed(scope, Date.now() - started);
+      throw error;
+    });
+    events.passFinished(scope, result);
     const c = result.counts;
     if (scope.kind === "full" && !result.error) this.recentDeletions = { local: 0, remote: 0 };
     else {

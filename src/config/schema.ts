@@ -5,6 +5,7 @@ import * as z from "zod";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
 import { ACCOUNT_NAME, MACHINE_NAME, MACHINE_NAME_RULE } from "./names.js";
+import { hookCommandProblem } from "./shell.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
 
 export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
@@ -139,6 +140,11 @@ const listen = z.string().transform((text, ctx) => {
   return port >= 1 && port <= 65535 ? text : invalid(ctx, "expected host:port, like 127.0.0.1:9464");
 });
 
+const hookCommand = z.string().transform((command, ctx) => {
+  const problem = hookCommandProblem(command);
+  return problem === undefined ? command : invalid(ctx, problem);
+});
+
 const setSchema = z
   .strictObject({
     name: z.string().regex(SET_NAME, {
@@ -163,6 +169,10 @@ const setSchema = z
     keep_deleted: z.boolean().prefault(false),
     allow_external_symlinks: z.boolean().prefault(false),
     create: z.boolean().prefault(false),
+    on_change: hookCommand.optional(),
+    on_conflict: hookCommand.optional(),
+    hook_timeout: duration("60s", { timer: true }),
+    hook_debounce: duration("2s", { allowZero: true, timer: true }),
   })
   .transform((set): SetConfig => ({
     name: set.name,
@@ -185,6 +195,10 @@ const setSchema = z
     keepDeleted: set.keep_deleted,
     allowExternalSymlinks: set.allow_external_symlinks,
     create: set.create,
+    ...(set.on_change !== undefined && { onChange: set.on_change }),
+    ...(set.on_conflict !== undefined && { onConflict: set.on_conflict }),
+    hookTimeoutMs: set.hook_timeout,
+    hookDebounceMs: set.hook_debounce,
   }));
 
 function datastoreSchema(env: NodeJS.ProcessEnv) {

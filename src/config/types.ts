@@ -54,6 +54,14 @@ export interface SetConfig {
   allowExternalSymlinks: boolean;
   /** Create the set root when it is missing, instead of failing the set (default false). */
   create: boolean;
+  /** Shell command run (with /bin/sh) after passes that changed local files; changed paths on stdin. */
+  onChange?: string;
+  /** Shell command run after passes that made conflict copies; the copies' paths on stdin. */
+  onConflict?: string;
+  /** A hook still running after this long is killed with its process group, ms (default 60s). */
+  hookTimeoutMs: number;
+  /** A hook runs once the set has been quiet (no pass) this long after changes, ms (default 2s). */
+  hookDebounceMs: number;
 }
 
 export interface Config {

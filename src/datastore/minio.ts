@@ -49,6 +49,8 @@ export interface MinioDatastoreOptions {
   retries?: number;
   /** A request whose connection stays silent this long fails and may be retried (default 60 s). */
   idleTimeoutMs?: number;
+  /** Told the S3 operation of every request as it starts (for metrics). */
+  onRequest?: (operation: string) => void;
 }
 
 const MiB = 1024 * 1024;
@@ -156,6 +158,7 @@ class MinioDatastore implements Datastore {
       ca: config.ca,
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
       maxSockets: 64,
+      onRequest: options.onRequest,
     });
     this.counts = counts;
     try {

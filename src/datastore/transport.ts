@@ -17,6 +17,8 @@ export interface TransportOptions {
   idleTimeoutMs: number;
   /** Connections per endpoint; sized for the engine's concurrent transfers plus listings. */
   maxSockets: number;
+  /** Told the S3 operation of every request as it starts. */
+  onRequest?: (operation: string) => void;
 }
 
 export interface CountingTransport {
@@ -87,6 +89,7 @@ export function createTransport(options: TransportOptions): CountingTransport {
       host.startsWith(`${options.bucket}.`),
     );
     counts[name] = (counts[name] ?? 0) + 1;
+    options.onRequest?.(name);
     const outgoing = base(requestOptions, (response) => {
       // The client rejects these without reading the body; drain it so the pooled socket is freed.
       if (response.statusCode !== undefined && clientRetryableStatuses.has(response.statusCode))

@@ -43,6 +43,8 @@ export class AuditTrail {
     private readonly logger: Logger,
     private readonly set: string,
     private readonly now: () => number,
+    /** Told every entry once it is recorded. */
+    private readonly onRecord?: (entry: AuditEntry) => void,
   ) {}
 
   record(entry: AuditEntry, options: AuditOptions = {}): void {
@@ -70,5 +72,6 @@ export class AuditTrail {
       detail: entry.detail ?? null,
       trash: entry.trash ?? null,
     });
+    this.onRecord?.(entry);
   }
 }

@@ -6,7 +6,7 @@ import type { Config, SetConfig } from "../config/types.js";
 import { encodeEntryMeta, encodeTombstoneMeta } from "../datastore/metadata.js";
 import { DatastoreError, PreconditionFailedError } from "../datastore/errors.js";
 import type { Datastore } from "../datastore/types.js";
-import { AuditTrail } from "../history/audit.js";
+import { AuditTrail, type AuditEntry } from "../history/audit.js";
 import type { Journal } from "../journal/journal.js";
 import type { FileRow } from "../journal/types.js";
 import type { Logger } from "../log/index.js";
@@ -80,6 +80,8 @@ export interface ExecutorDeps {
   logger: Logger;
   owners: OwnerNames;
   now: () => number;
+  /** Told every change once it is applied or published. */
+  onApplied?: (entry: AuditEntry) => void;
 }
 
 function expectedOf(entry: LocalEntry | undefined): Expected | null {
@@ -97,7 +99,7 @@ export class Executor {
   private readonly audit: AuditTrail;
 
   constructor(private readonly deps: ExecutorDeps) {
-    this.audit = new AuditTrail(deps.journal, deps.logger, deps.set.name, deps.now);
+    this.audit = new AuditTrail(deps.journal, deps.logger, deps.set.name, deps.now, deps.onApplied);
   }
 
   private get root(): string {

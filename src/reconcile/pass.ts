@@ -2,6 +2,7 @@ import pLimit from "p-limit";
 import type { Config, SetConfig } from "../config/types.js";
 import { decodeEntryMeta, decodeTombstoneMeta } from "../datastore/metadata.js";
 import type { Datastore, ObjectInfo } from "../datastore/types.js";
+import type { AuditEntry } from "../history/audit.js";
 import { pruneHistoryAndTrash } from "../history/prune.js";
 import type { Journal } from "../journal/journal.js";
 import type { FileRow, SetState } from "../journal/types.js";
@@ -52,6 +53,8 @@ export interface PassOptions {
    * trips it just as a tree emptied at once does.
    */
   recentDeletions?: RecentDeletions;
+  /** Told every change the pass applies or publishes, as the audit trail records it. */
+  onApplied?: (entry: AuditEntry) => void;
 }
 
 export interface PlannedAction {
@@ -205,7 +208,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const { set, journal, datastore, config } = deps;
   const logger = deps.logger.child({ set: set.name });
   const owners = deps.owners ?? new OwnerNames();
-  const executor = new Executor({ ...deps, logger, owners, now });
+  const executor = new Executor({ ...deps, logger, owners, now, onApplied: options.onApplied });
   const state = journal.getSetState(set.name);
   const catchUp =
     full &&

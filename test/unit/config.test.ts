@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
@@ -81,6 +81,8 @@ const SET_DEFAULTS: Omit<SetConfig, "name" | "path" | "prefix"> = {
   preserveOwner: false,
   modeMask: 0o1775,
   create: false,
+  hookTimeoutMs: 60_000,
+  hookDebounceMs: 2_000,
 };
 
 test("a minimal config gets every default", () => {
@@ -142,7 +144,13 @@ sets:
     burst_threshold: 500
     keep_deleted: true
     allow_external_symlinks: true
+    preserve_owner: true
+    mode_mask: "0750"
     create: true
+    on_change: nginx -t && systemctl reload nginx
+    on_conflict: 'logger -t fedsync "conflict copies in $FEDSYNC_SET"'
+    hook_timeout: 30s
+    hook_debounce: 500ms
   - name: app-config
     path: /etc/myapp
     method: lightweight
@@ -197,9 +205,13 @@ test("a config with every key set is read and normalized", () => {
         burstThreshold: 500,
         keepDeleted: true,
         allowExternalSymlinks: true,
-        preserveOwner: false,
-        modeMask: 0o1775,
+        preserveOwner: true,
+        modeMask: 0o750,
         create: true,
+        onChange: "nginx -t && systemctl reload nginx",
+        onConflict: 'logger -t fedsync "conflict copies in $FEDSYNC_SET"',
+        hookTimeoutMs: 30_000,
+        hookDebounceMs: 500,
       },
       {
         ...SET_DEFAULTS,
@@ -332,6 +344,22 @@ const singleErrors: [string, (doc: Doc) => void, string][] = [
     "log.level: expected one of: error, warn, info, debug",
   ],
   ["metrics without listen", (d) => (d.metrics = {}), "metrics.listen: required"],
+  ["empty hook", (d) => (d.sets[1]!.on_change = "  "), "sets[1].on_change: must not be empty"],
+  [
+    "hook not a string",
+    (d) => (d.sets[0]!.on_conflict = 42),
+    "sets[0].on_conflict: expected a string (put the value in quotes)",
+  ],
+  [
+    "zero hook timeout",
+    (d) => (d.sets[0]!.hook_timeout = "0s"),
+    "sets[0].hook_timeout: must be longer than 0",
+  ],
+  [
+    "hook debounce as number",
+    (d) => (d.sets[1]!.hook_debounce = 2),
+    "sets[1].hook_debounce: expected a duration like 30s, 2m",
+  ],
   [
     "bad metrics listen",
     (d) => (d.metrics = { listen: "localhost" }),
@@ -409,6 +437,20 @@ for (const [name, change, expected] of singleErrors) {
     assert.deepEqual(problems(withChange(change)), [expected]);
   });
 }
+
+test("a hook command with a shell syntax error is refused with the shell's reason, and never run", () => {
+  const marker = join(dir, "hook-ran");
+  const lines = problems(
+    withChange((d) => {
+      d.sets[0]!.on_change = `touch ${marker}; if true; then echo`;
+      d.sets[1]!.on_conflict = `touch ${marker}; echo "unterminated`;
+    }),
+  );
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^sets\[0\]\.on_change: shell syntax error: \S/);
+  assert.match(lines[1]!, /^sets\[1\]\.on_conflict: shell syntax error: \S/);
+  assert.ok(!existsSync(marker), "checking the command ran it");
+});
 
 test("similar paths and prefixes that do not overlap are accepted", () => {
   const doc = withChange((d) => {
@@ -600,8 +642,10 @@ test("fedsync.example.yaml is a valid config", () => {
     [
       ["webroot", "heavyweight"],
       ["app-config", "lightweight"],
+      ["nginx", "lightweight"],
     ],
   );
+  assert.equal(config.sets[2]!.onChange, "nginx -t && systemctl reload nginx");
 });
 
 /** Every key path of a YAML document, as the docs spell them: `datastore.bucket`, `sets[].interval`. */
@@ -616,7 +660,7 @@ function keyNames(value: unknown, parent = ""): string[] {
 
 test("the example and docs/configuration.md cover every key", () => {
   const keys = [...new Set(keyNames(parse(fullYaml("/s", "/c"))))];
-  assert.equal(keys.length, 40);
+  assert.equal(keys.length, 46);
   const example = readFileSync(examplePath, "utf8");
   const docs = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
   for (const key of keys) {

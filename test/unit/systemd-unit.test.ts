@@ -59,6 +59,8 @@ function setConfig(name: string, path: string): SetConfig {
     preserveOwner: false,
     modeMask: 0o1775,
     create: false,
+    hookTimeoutMs: 60_000,
+    hookDebounceMs: 2_000,
   };
 }
 
