@@ -5,7 +5,9 @@ import type { Journal } from "../journal/journal.js";
 import { journalDamageHint } from "../journal/errors.js";
 import type { Logger } from "../log/index.js";
 import { absolutePath } from "../reconcile/localfs.js";
+import { logPassSummary } from "../reconcile/summary.js";
 import {
+  describeProgress,
   GUARD_MIN_DELETIONS,
   runPass,
   type PassResult,
@@ -17,7 +19,6 @@ import { cursorAt, readChangeLog } from "../watch/changelog.js";
 import { watchTree, type FileEvent, type TreeWatch } from "../watch/watcher.js";
 import { compareKeys } from "../scan/entry.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
-import { logPassSummary } from "../cli/sync.js";
 
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
 export interface Health {
@@ -263,7 +264,7 @@ export class SetRunner {
       },
       {
         scope,
-        onProgress: (text) => this.deps.onState(`${label}: ${text}`),
+        onProgress: (progress) => this.deps.onState(`${label}: ${describeProgress(progress)}`),
         recentDeletions: this.recentDeletions,
       },
     );

@@ -39,14 +39,28 @@ export interface PassOptions {
   scope?: PassScope;
   dryRun?: boolean;
   allowMassDelete?: boolean;
-  /** Called with a one-line progress summary as the pass goes. */
-  onProgress?: (summary: string) => void;
+  /** Called as the pass goes: after every 1,000 entries checked and after every change. */
+  onProgress?: (progress: PassProgress) => void;
+  /** Once aborted, the pass starts no new work: what is in flight finishes, deletions and the rest wait. */
+  signal?: AbortSignal;
   /**
    * Deletions made by earlier passes since the last full pass that ran to its end. The guard counts them with
    * this pass's own, so a tree emptied a few files at a time (the watcher reports an `rm -rf` in batches)
    * trips it just as a tree emptied at once does.
    */
   recentDeletions?: RecentDeletions;
+}
+
+export interface PassProgress {
+  /** Entries looked at so far. */
+  checked: number;
+  /** The pass's counts, live: they keep changing after the call. */
+  counts: PassCounts;
+}
+
+/** `12000 checked, 3 up, 0 down`. */
+export function describeProgress(progress: PassProgress): string {
+  return `${progress.checked} checked, ${progress.counts.uploaded} up, ${progress.counts.downloaded} down`;
 }
 
 export interface RecentDeletions {
@@ -66,6 +80,8 @@ export interface PassResult {
   /** Why the pass stopped (a guard); undefined when it ran to the end. */
   error?: string;
   guardTripped: boolean;
+  /** Stopped early by the abort signal: nothing deleted, the rest left for the next pass. */
+  interrupted: boolean;
   catchUp: boolean;
   counts: PassCounts;
   /** Local files read to hash them (0 in an unchanged pass: skip-by-stat). */
@@ -256,11 +272,13 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     started - state.lastGoodSync > Math.min(config.offlineAfterMs, config.logRetentionMs);
   let hashed = 0;
   const planned: PlannedAction[] = [];
+  const interrupted = () => options.signal?.aborted === true;
   const result = (error?: string, changeLogKey?: string): PassResult => ({
     set: set.name,
-    ok: error === undefined && executor.counts.failed === 0,
+    ok: error === undefined && executor.counts.failed === 0 && !interrupted(),
     error,
     guardTripped: error !== undefined,
+    interrupted: interrupted(),
     catchUp,
     counts: executor.counts,
     hashed,
@@ -315,10 +333,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const unknown = new UnknownSubtrees();
   let seen = 0;
   let remoteSeen = 0;
-  const report = () =>
-    options.onProgress?.(
-      `${seen} checked, ${executor.counts.uploaded} up, ${executor.counts.downloaded} down`,
-    );
+  const report = () => options.onProgress?.({ checked: seen, counts: executor.counts });
 
   const localState = async (item: PassItem, entry: LocalEntry): Promise<LocalState> => {
     const { row } = item;
@@ -349,7 +364,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const learn = () => journal.setRemoteLastModified(set.name, learned.splice(0));
 
   const process = async (join: Joined, item: PassItem) => {
-    if (executor.outage) return;
+    if (executor.outage || interrupted()) return;
     if (item.entry) item.local = await localState(item, item.entry);
     const action = plan(item, set);
     if (action.kind === "none") {
@@ -383,7 +398,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   };
 
   for await (const join of joined) {
-    if (executor.outage) break;
+    if (executor.outage || interrupted()) break;
     seen++;
     if (seen % 1000 === 0) report();
     if (join.remote) remoteSeen++;
@@ -433,6 +448,12 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   // Every further request would wait out its retries: stop, leaving the rest (and all deletions) to the
   // next pass. The caller sees the datastore error: `fedsync sync` exits 1, the agent backs off and retries.
   if (executor.outage) throw executor.outage;
+  // What went out before a stop is announced, so lightweight peers need not wait for a full pass.
+  const stop = async () => {
+    if (!options.dryRun) await publishChanges();
+    return result(undefined, changeLogKey);
+  };
+  if (interrupted()) return stop();
 
   if (full && journalCount > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(
@@ -452,19 +473,20 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   await Promise.all(
     remoteDeletes.map((item) =>
       limit(async () => {
-        if (!executor.outage) await executor.run(item, { kind: "delete-remote" });
+        if (!executor.outage && !interrupted()) await executor.run(item, { kind: "delete-remote" });
       }),
     ),
   );
   if (executor.outage) throw executor.outage;
   for (const item of localDeletes.filter((i) => !isDirKey(i.key))) {
-    await executor.runFinal(item, { kind: "delete-local" });
+    if (!interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
   for (const item of localDeletes.filter((i) => isDirKey(i.key)).reverse()) {
-    await executor.runFinal(item, { kind: "delete-local" });
+    if (!interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
-  for (const [item, action] of blocked) await executor.runFinal(item, action);
+  for (const [item, action] of blocked) if (!interrupted()) await executor.runFinal(item, action);
   if (executor.outage) throw executor.outage;
+  if (interrupted()) return stop();
 
   changeLogKey = (await writeChangeLog(deps, executor.changes.splice(0), now())) ?? changeLogKey;
   const finished = now();
