@@ -4,6 +4,7 @@ import picomatch from "picomatch";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
+import { MACHINE, SET_NAME } from "./names.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
 
 export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
@@ -11,8 +12,6 @@ export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
 /** Timers above 2^31-1 ms fire at once in Node, so timer durations stop at a round 24 days. */
 const MAX_TIMER_MS = 24 * 86_400_000;
 const DURATION_ERROR = "expected a duration like 30s, 2m";
-const MACHINE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const SET_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const ACCOUNT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const LISTEN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
