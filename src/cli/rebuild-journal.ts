@@ -12,7 +12,7 @@ import type { Logger } from "../log/index.js";
 import { compactTimestamp } from "../reconcile/layout.js";
 import { absolutePath } from "../reconcile/localfs.js";
 import { OwnerNames } from "../reconcile/owners.js";
-import { remoteState } from "../reconcile/pass.js";
+import { remoteState } from "../reconcile/remote-state.js";
 import { plan } from "../reconcile/planner.js";
 import { joinTree } from "../reconcile/sources.js";
 import type { LocalState } from "../reconcile/state.js";

@@ -1,29 +1,32 @@
-import { mkdir, opendir, stat } from "node:fs/promises";
 import pLimit from "p-limit";
 import type { Config, SetConfig } from "../config/types.js";
-import { decodeEntryMeta, decodeTombstoneMeta } from "../datastore/metadata.js";
-import type { Datastore, ObjectInfo } from "../datastore/types.js";
+import type { Datastore } from "../datastore/types.js";
 import { pruneHistoryAndTrash } from "../history/prune.js";
 import type { Journal } from "../journal/journal.js";
-import type { FileRow, SetState } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, type LocalEntry, type ScanProblem } from "../scan/entry.js";
 import { hashFile } from "../scan/hash.js";
 import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
+import {
+  checkJournalKnowsSet,
+  checkRoot,
+  deletionGuard,
+  GuardError,
+  massDeleteHint,
+  type RecentDeletions,
+} from "./guards.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
-import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
-import { absolutePath, removeStaleTemp, TEMP_PREFIX } from "./localfs.js";
+import { absolutePath, removeStaleTemp } from "./localfs.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
+import { agreedRemoteState, remoteState, tombstoneState } from "./remote-state.js";
 import { joinKeys, joinTree, UnknownSubtrees, type Joined, type PassScope } from "./sources.js";
-import type { LocalState, RemoteState, TombstoneState } from "./state.js";
+import type { LocalState } from "./state.js";
 
 export type { PassScope } from "./sources.js";
-
-/** Below this many deletions the ratio guard does not apply: deleting 3 of 4 config files is normal. */
-export const GUARD_MIN_DELETIONS = 10;
+export { GUARD_MIN_DELETIONS, type RecentDeletions } from "./guards.js";
 
 export interface PassDeps {
   config: Config;
@@ -63,11 +66,6 @@ export function describeProgress(progress: PassProgress): string {
   return `${progress.checked} checked, ${progress.counts.uploaded} up, ${progress.counts.downloaded} down`;
 }
 
-export interface RecentDeletions {
-  local: number;
-  remote: number;
-}
-
 export interface PlannedAction {
   key: string;
   action: Action["kind"];
@@ -93,134 +91,6 @@ export interface PassResult {
   changeLogKey?: string;
 }
 
-class GuardError extends Error {}
-
-/** Whether the set root holds nothing but fedsync's own temp files. */
-async function rootIsEmpty(root: string): Promise<boolean> {
-  const dir = await opendir(root);
-  try {
-    for await (const entry of dir) {
-      if (!entry.name.startsWith(TEMP_PREFIX)) return false;
-    }
-    return true;
-  } finally {
-    await dir.close().catch(() => undefined);
-  }
-}
-
-function massDeleteHint(set: SetConfig): string {
-  return `run \`fedsync sync --set ${set.name} --allow-mass-delete\` if this is intended`;
-}
-
-async function checkRoot(set: SetConfig, journalCount: number, options: PassOptions): Promise<void> {
-  let rootStats;
-  try {
-    rootStats = await stat(set.path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  if (!rootStats) {
-    if (journalCount > 0 && !options.allowMassDelete) {
-      throw new GuardError(
-        `set root ${set.path} is missing but the journal knows ${journalCount} entries (unmounted?); nothing synced or deleted`,
-      );
-    }
-    if (!options.dryRun) await mkdir(set.path, { recursive: true, mode: 0o755 });
-    return;
-  }
-  if (!rootStats.isDirectory())
-    throw new GuardError(`set root ${set.path} is not a directory; nothing synced`);
-  // A set of a few files may be emptied on purpose; the ratio guard's floor applies here too.
-  if (journalCount > GUARD_MIN_DELETIONS && !options.allowMassDelete && (await rootIsEmpty(set.path))) {
-    throw new GuardError(
-      `set root ${set.path} is empty but the journal knows ${journalCount} entries (emptied or unmounted?); nothing deleted (${massDeleteHint(set)})`,
-    );
-  }
-}
-
-/**
- * A journal that has never seen the set, while the bucket holds this machine's heartbeat for it, was lost or
- * replaced: syncing from it would treat every path as new on both sides. Stop and point at the rebuild.
- */
-async function checkJournalKnowsSet(deps: PassDeps, journalCount: number, state: SetState): Promise<void> {
-  if (journalCount > 0 || state.lastGoodSync !== null || state.lastFullPass !== null) return;
-  const { set, config, journal } = deps;
-  const heartbeat = await deps.datastore.stat(heartbeatKey(set.name, config.machine));
-  if (!heartbeat) return;
-  throw new GuardError(
-    `the journal ${journal.file} knows nothing of set ${set.name}, but the bucket shows ${config.machine} synced it on ${heartbeat.lastModified.toISOString()}: the journal was lost or replaced; nothing synced (stop the agent and run \`fedsync rebuild-journal\`)`,
-  );
-}
-
-function deletionGuard(
-  set: SetConfig,
-  journalCount: number,
-  local: number,
-  remote: number,
-  recent: RecentDeletions = { local: 0, remote: 0 },
-): string | undefined {
-  // Deletions already made since the last full pass count too: they were entries of the set back then.
-  const total = journalCount + recent.local + recent.remote;
-  const limit = Math.max(GUARD_MIN_DELETIONS, set.maxDelete * total);
-  for (const [count, earlier, side] of [
-    [local, recent.local, "local"],
-    [remote, recent.remote, "bucket"],
-  ] as const) {
-    if (count + earlier > limit) {
-      const since = earlier > 0 ? ` (after ${earlier} since the last full pass)` : "";
-      return `deletion guard: this pass would delete ${count}${since} of ${total} entries on the ${side} side (max_delete ${Math.round(set.maxDelete * 100)}%); nothing deleted (${massDeleteHint(set)})`;
-    }
-  }
-  return undefined;
-}
-
-/** The bucket side of one key as the planner sees it; the key's trailing `/` alone says what is a directory. */
-export function remoteState(key: string, info: ObjectInfo, logger: Logger): RemoteState {
-  const decoded = decodeEntryMeta(info.metadata);
-  const shape = isDirKey(key) ? "dir" : "file";
-  const typeFits = !decoded?.meta || (decoded.meta.type === "dir") === (shape === "dir");
-  const invalid = [...(decoded?.invalid ?? []), ...(typeFits ? [] : ["fedsync-type"])];
-  if (invalid.length) {
-    logOnce(logger, `meta:${info.key}:${info.etag}`, "warn", `ignoring invalid metadata on ${info.key}`, {
-      fields: invalid.join(","),
-    });
-  }
-  const meta = typeFits ? decoded?.meta : undefined;
-  return {
-    type: meta?.type ?? shape,
-    etag: info.etag,
-    size: info.size,
-    lastModified: info.lastModified.getTime(),
-    sha256: meta?.sha256,
-    mtimeMs: meta?.mtimeMs,
-    mode: meta?.mode,
-    owner: meta?.owner,
-    group: meta?.group,
-    origin: meta?.origin,
-    target: meta?.target,
-  };
-}
-
-/**
- * The bucket side of a key whose object is still the version its journal row agreed with (same ETag and
- * Last-Modified, see Listed.current): the metadata it was written with is what the row recorded.
- */
-function agreedRemoteState(row: FileRow, info: ObjectInfo): RemoteState {
-  const symlink = row.type === "symlink";
-  return {
-    type: row.type,
-    etag: info.etag,
-    size: info.size,
-    lastModified: info.lastModified.getTime(),
-    sha256: row.sha256 ?? undefined,
-    mtimeMs: symlink ? undefined : row.mtimeMs,
-    mode: symlink ? undefined : row.mode,
-    owner: row.owner ?? undefined,
-    group: row.group ?? undefined,
-    target: row.target ?? undefined,
-  };
-}
-
 /** A local file up to this size that has to be hashed is read whole, and an upload reuses the bytes. */
 const KEEP_CONTENT_BYTES = 1024 * 1024;
 
@@ -232,17 +102,6 @@ const LEARN_BATCH = 1000;
  * neither holds all their records until it ends nor writes them as one huge object.
  */
 const CHANGE_LOG_BATCH = 10_000;
-
-function tombstoneState(key: string, info: ObjectInfo): TombstoneState {
-  const meta = decodeTombstoneMeta(info.metadata);
-  const type = info.metadata?.["fedsync-type"];
-  return {
-    type: type === "file" || type === "symlink" || type === "dir" ? type : isDirKey(key) ? "dir" : "file",
-    deletedAt: meta?.deletedAt ?? info.lastModified.getTime(),
-    deletedBy: meta?.deletedBy,
-    sha256: meta?.sha256,
-  };
-}
 
 function describe(action: Action): string | undefined {
   if (action.kind === "upload") return action.ifMatch ? "replace" : "create";
