@@ -22,7 +22,7 @@ export interface CommandEntry {
   load(): Promise<Handler>;
 }
 
-export const DEFAULT_LOG_LIMIT = 200;
+const DEFAULT_LOG_LIMIT = 200;
 
 export const SHELLS = ["bash", "zsh"] as const;
 
