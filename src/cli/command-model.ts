@@ -1,7 +1,7 @@
 import type { Argument, Command, Option } from "commander";
 
 /** What a value on the command line completes to (see the conventions in commands.ts). */
-export type ValueKind = "file" | "set" | "command" | "choice" | "text";
+export type ValueKind = "file" | "set" | "choice" | "text";
 
 export interface ValueModel {
   /** The placeholder: `file` for `--config <file>`. */

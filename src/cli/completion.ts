@@ -35,7 +35,6 @@ function bashValue(value: ValueModel): string {
     case "set":
       return `COMPREPLY=($(compgen -W "$(_fedsync_sets)" -- "$cur"))`;
     case "choice":
-    case "command":
       return `COMPREPLY=($(compgen -W ${singleQuoted(value.choices.join(" "))} -- "$cur"))`;
     case "text":
       return "COMPREPLY=()";
@@ -125,7 +124,6 @@ function zshAction(value: ValueModel): string {
     case "set":
       return "_fedsync_sets";
     case "choice":
-    case "command":
       return `(${value.choices.join(" ")})`;
     case "text":
       return " ";
