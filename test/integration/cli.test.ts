@@ -298,7 +298,7 @@ describe("the command line", () => {
         return result.stdout.split("\n").filter(Boolean);
       };
       assert.deepEqual(complete("fedsync", "re"), ["restore", "rebuild-journal"]);
-      assert.deepEqual(complete("fedsync", "sync", "--a"), ["--allow-mass-delete"]);
+      assert.deepEqual(complete("fedsync", "sync", "--a"), ["--allow-mass-delete", "--accept-new-root"]);
       assert.deepEqual(complete("fedsync", "-c", a.configPath, "log", "--set", ""), ["web"]);
       assert.deepEqual(complete("fedsync", "sync", "--config", a.configPath, "-s", "w"), ["web"]);
       assert.deepEqual(complete("fedsync", "completion", ""), ["bash", "zsh"]);
