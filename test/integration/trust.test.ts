@@ -51,10 +51,11 @@ async function passWithSwap(agent: Agent, during: (agentRoot: string) => void) {
       if (property === "get") {
         return async (key: string): Promise<Readable> => {
           let chunks = 0;
-          // Pulled by the write: by its second chunk the temp file exists and holds the first.
+          // Pulled by the write: streams buffer at most a few chunks ahead of it, so by the eighth the temp
+          // file exists and holds the first ones.
           const swapMidway = new Transform({
             transform(chunk: Buffer, _encoding, callback) {
-              if (++chunks === 2 && !swapped) {
+              if (++chunks === 8 && !swapped) {
                 during(config.sets[0]!.path);
                 swapped = true;
               }
