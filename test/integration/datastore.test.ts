@@ -120,11 +120,11 @@ test("an object round-trips with its metadata through put, stat, list and get", 
 
 test("a unicode symlink target survives the metadata round trip", async () => {
   const target = "../données/ñandú 🦆/日本語";
-  const metadata = encodeEntryMeta({ type: "symlink", target, owner: "jürgen" });
+  const metadata = encodeEntryMeta({ type: "symlink", target, owner: "juergen" });
   await store.put("roundtrip/link", Buffer.alloc(0), 0, metadata);
   assert.equal(decodeEntryMeta((await store.stat("roundtrip/link"))?.metadata)?.meta?.target, target);
   const listed = await collect(store.list("roundtrip/link", { withMetadata: true }));
-  assert.deepEqual(decodeEntryMeta(listed[0]?.metadata)?.meta, { type: "symlink", target, owner: "jürgen" });
+  assert.deepEqual(decodeEntryMeta(listed[0]?.metadata)?.meta, { type: "symlink", target, owner: "juergen" });
 });
 
 test("zero-byte objects: an empty file from a stream and an empty-directory marker", async () => {
