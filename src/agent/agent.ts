@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { loadConfig, type Config } from "../config/index.js";
+import { ConfigError, loadConfig, type Config } from "../config/index.js";
 import { createMinioDatastore } from "../datastore/index.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
@@ -185,9 +185,13 @@ export class Agent {
       next = loadConfig(this.deps.configPath);
       registerSecret(next.datastore.secretAccessKey);
     } catch (error) {
-      logger.error(
-        `reload refused, keeping the running config: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      const problems =
+        error instanceof ConfigError
+          ? error.inline()
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      logger.error(`reload refused, keeping the running config: ${problems}`);
       notifier.ready();
       return;
     }

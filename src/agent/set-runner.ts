@@ -5,7 +5,9 @@ import type { Journal } from "../journal/journal.js";
 import { journalDamageHint } from "../journal/errors.js";
 import type { Logger } from "../log/index.js";
 import { absolutePath } from "../reconcile/localfs.js";
+import { logPassSummary } from "../reconcile/summary.js";
 import {
+  describeProgress,
   GUARD_MIN_DELETIONS,
   runPass,
   type PassProblems,
@@ -18,7 +20,6 @@ import { cursorAt, readChangeLog } from "../watch/changelog.js";
 import type { FileEvent } from "../watch/watcher.js";
 import { compareKeys } from "../scan/entry.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
-import { logPassSummary } from "../cli/sync.js";
 import { RootWatch } from "./root-watch.js";
 import type { SetEvents } from "./set-events.js";
 
@@ -298,7 +299,7 @@ export class SetRunner {
       },
       {
         scope,
-        onProgress: (text) => this.deps.onState(`${label}: ${text}`),
+        onProgress: (progress) => this.deps.onState(`${label}: ${describeProgress(progress)}`),
         recentDeletions: this.recentDeletions,
         onApplied: (entry) => events.applied(entry),
       },

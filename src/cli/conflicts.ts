@@ -1,6 +1,6 @@
 import { Journal } from "../journal/journal.js";
 import { EXIT_OK } from "./exit.js";
-import { loadConfigOrExit, type GlobalOptions } from "./runtime.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
 /** `fedsync conflicts`: the conflict copies made on this machine, newest first. */
 export function conflictsCommand(options: GlobalOptions & { json?: boolean; set?: string }): number {

@@ -1,14 +1,3 @@
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
 /** `3m ago`, `2h ago`, `never`. */
 export function formatAgo(at: number | null | undefined, now = Date.now()): string {
   if (at === null || at === undefined) return "never";

@@ -6,8 +6,8 @@ import { fileVersions, type FileVersion, type FileVersions } from "../history/ve
 import { Journal } from "../journal/journal.js";
 import type { Config } from "../config/types.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
-import { formatBytes } from "./format.js";
-import { loadConfigOrExit, type GlobalOptions } from "./runtime.js";
+import { formatBytes } from "../log/units.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
 export interface HistoryOptions extends GlobalOptions {
   json?: boolean;

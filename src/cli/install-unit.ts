@@ -1,6 +1,6 @@
 import { renderPathsDropIn } from "../agent/unit.js";
 import { EXIT_OK } from "./exit.js";
-import { loadConfigOrExit, type GlobalOptions } from "./runtime.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
 /**
  * `fedsync install-unit`: prints the systemd drop-in that makes the configured set roots writable under the

@@ -3,24 +3,17 @@ import type { HistoryRow } from "../journal/history.js";
 import { pathFilter } from "../history/path-filter.js";
 import { parseTimeSpec, TIME_SPEC_HELP } from "../history/time.js";
 import { CliExit, EXIT_OK, EXIT_USAGE } from "./exit.js";
-import { formatBytes } from "./format.js";
-import { loadConfigOrExit, type GlobalOptions } from "./runtime.js";
+import { formatBytes } from "../log/units.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
 export interface LogOptions extends GlobalOptions {
   set?: string;
   path?: string;
   since?: string;
   machine?: string;
-  limit?: string;
+  /** At most this many rows; 0 for all. */
+  limit: number;
   json?: boolean;
-}
-
-export const DEFAULT_LOG_LIMIT = 200;
-
-function parseLimit(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_LOG_LIMIT;
-  if (!/^\d+$/.test(text)) throw new CliExit(EXIT_USAGE, `--limit: expected a whole number, got ${text}`);
-  return Number(text);
 }
 
 function line(row: HistoryRow): string {
@@ -45,7 +38,7 @@ function json(row: HistoryRow) {
 /** `fedsync log`: the changes this machine applied or published, newest first. */
 export function logCommand(options: LogOptions): number {
   const config = loadConfigOrExit(options);
-  const limit = parseLimit(options.limit);
+  const { limit } = options;
   let since: number | undefined;
   if (options.since !== undefined) {
     since = parseTimeSpec(options.since);

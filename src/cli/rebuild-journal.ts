@@ -19,7 +19,8 @@ import type { LocalState } from "../reconcile/state.js";
 import type { LocalEntry } from "../scan/entry.js";
 import { sha256File } from "../scan/hash.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK } from "./exit.js";
-import { loadConfigOrExit, loggerFor, type GlobalOptions } from "./runtime.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
+import { loggerFor } from "./runtime.js";
 
 /** What the rebuild found in one set. */
 export interface RebuildCounts {

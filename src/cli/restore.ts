@@ -7,12 +7,12 @@ import type { FileTarget } from "../history/target.js";
 import { RefusedError } from "../reconcile/localfs.js";
 import { sha256File } from "../scan/hash.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
-import { formatBytes } from "./format.js";
+import { formatBytes } from "../log/units.js";
 import { targetOrExit, versionsOrExit } from "./history.js";
-import { loadConfigOrExit, type GlobalOptions } from "./runtime.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
 export interface RestoreOptions extends GlobalOptions {
-  version?: string;
+  versionId?: string;
   at?: string;
   to?: string;
 }
@@ -29,14 +29,11 @@ async function currentSha256(target: FileTarget): Promise<string | null> {
 }
 
 /**
- * `fedsync restore PATH [--version ID | --at TIME] [--to FILE]`: writes a known version of a file back, in
+ * `fedsync restore PATH [--version-id ID | --at TIME] [--to FILE]`: writes a known version of a file back, in
  * place (a local change that the agent then publishes) or to a new file.
  */
 export async function restoreCommand(path: string, options: RestoreOptions): Promise<number> {
   const config = loadConfigOrExit(options);
-  if (options.version !== undefined && options.at !== undefined) {
-    throw new CliExit(EXIT_USAGE, "give --version or --at, not both");
-  }
   let at: number | undefined;
   if (options.at !== undefined) {
     at = parseTimeSpec(options.at);
@@ -47,7 +44,7 @@ export async function restoreCommand(path: string, options: RestoreOptions): Pro
   const datastore = createMinioDatastore(config.datastore);
   const { versions } = await versionsOrExit(config, datastore, target);
   try {
-    const version = chooseVersion(versions, { id: options.version, at }, await currentSha256(target), name);
+    const version = chooseVersion(versions, { id: options.versionId, at }, await currentSha256(target), name);
     const restored = await restoreVersion({ config, datastore }, target, version, options.to);
     const origin = version.origin ? ` by ${version.origin}` : "";
     process.stdout.write(

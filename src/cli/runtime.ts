@@ -1,30 +1,16 @@
-import { ConfigError, loadConfig, resolveConfigPath, type Config } from "../config/index.js";
+import type { Config } from "../config/index.js";
 import { createMinioDatastore } from "../datastore/index.js";
 import type { Datastore } from "../datastore/types.js";
 import { DatastoreError } from "../datastore/errors.js";
 import { Journal } from "../journal/journal.js";
 import { acquireStateLock } from "../journal/lock.js";
-import { createLogger, registerSecret, type Logger } from "../log/index.js";
-import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.js";
+import { createLogger, type Logger, type LoggerOptions } from "../log/index.js";
+import { CliExit, EXIT_FAILURE } from "./exit.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
-export interface GlobalOptions {
-  config?: string;
-}
-
-/** Loads and validates the config; a bad one ends the command with exit 2 and every problem listed. */
-export function loadConfigOrExit(options: GlobalOptions): Config {
-  try {
-    const config = loadConfig(resolveConfigPath(options.config));
-    registerSecret(config.datastore.secretAccessKey);
-    return config;
-  } catch (error) {
-    if (error instanceof ConfigError) throw new CliExit(EXIT_USAGE, error.message);
-    throw error;
-  }
-}
-
-export function loggerFor(config: Config): Logger {
-  return createLogger({ level: config.log.level, format: config.log.format });
+/** The configured logger; `output` overrides where lines go and whether they are journald lines. */
+export function loggerFor(config: Config, output: Pick<LoggerOptions, "stream" | "journald"> = {}): Logger {
+  return createLogger({ level: config.log.level, format: config.log.format, ...output });
 }
 
 export interface Runtime {
@@ -38,10 +24,13 @@ export interface Runtime {
 /** Set to 1 to have a command log the S3 requests it made, by operation, when it ends (for benchmarks). */
 const REQUEST_STATS_ENV = "FEDSYNC_REQUEST_STATS";
 
-/** Config, logger, the locked journal and a reachable datastore: what sync and run need. */
-export async function openRuntime(options: GlobalOptions): Promise<Runtime> {
+/** Config, logger, the locked journal and a reachable datastore: what sync needs. */
+export async function openRuntime(
+  options: GlobalOptions,
+  output?: Pick<LoggerOptions, "stream" | "journald">,
+): Promise<Runtime> {
   const config = loadConfigOrExit(options);
-  const logger = loggerFor(config);
+  const logger = loggerFor(config, output);
   const lock = acquireStateLock(config.stateDir);
   const journal = Journal.open(config.stateDir);
   const datastore = createMinioDatastore(config.datastore);

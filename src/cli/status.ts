@@ -6,7 +6,7 @@ import type { Config } from "../config/types.js";
 import { readAgentStatus } from "../agent/status-file.js";
 import { EXIT_FAILURE, EXIT_OK } from "./exit.js";
 import { formatAgo } from "./format.js";
-import { loadConfigOrExit, type GlobalOptions } from "./runtime.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
 export interface SetStatus {
   name: string;

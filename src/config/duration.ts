@@ -38,3 +38,9 @@ export function formatDuration(ms: number): string {
   const text = parts.join("") || "0ms";
   return ms < 0 && text !== "0ms" ? `-${text}` : text;
 }
+
+/** The duration in the largest unit that writes it exactly, so it parses back to `ms`: 90000 -> "90s". */
+export function exactDuration(ms: number): string {
+  const [unit, unitMs] = UNITS.find(([, unitMs]) => ms % unitMs === 0) ?? ["ms", 1];
+  return `${ms / unitMs}${unit}`;
+}

@@ -1,4 +1,5 @@
 import type { core } from "zod";
+import { closest } from "./suggest.js";
 
 /** One problem in a config file: `path` is the YAML key path (`sets[1].interval`), or the file for file-level problems. */
 export interface ConfigIssue {
@@ -17,6 +18,11 @@ export class ConfigError extends Error {
   ) {
     super(issues.map((issue) => `${issue.path}: ${issue.message}`).join("\n"));
   }
+
+  /** The issues on one line, for a log line: `sets[0].interval: ...; datastore.bucket: required`. */
+  inline(): string {
+    return this.issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
+  }
 }
 
 /** `["sets", 1, "interval"]` -> `sets[1].interval`. */
@@ -28,11 +34,26 @@ export function keyPath(path: readonly PropertyKey[]): string {
     .join("");
 }
 
-/** Zod issues as config issues; an issue about the whole document is attributed to `source`. */
-export function toConfigIssues(issues: readonly core.$ZodIssue[], source: string): ConfigIssue[] {
+function unknownKey(key: string, known: readonly string[]): string {
+  const meant = closest(key, known);
+  return meant === undefined ? "unknown key" : `unknown key (did you mean ${meant}?)`;
+}
+
+/**
+ * Zod issues as config issues; an issue about the whole document is attributed to `source`. `knownKeys`
+ * gives the keys allowed where an unknown one was found, to suggest the one meant.
+ */
+export function toConfigIssues(
+  issues: readonly core.$ZodIssue[],
+  source: string,
+  knownKeys: (path: readonly PropertyKey[]) => readonly string[] = () => [],
+): ConfigIssue[] {
   return issues.flatMap((issue) =>
     issue.code === "unrecognized_keys"
-      ? issue.keys.map((key) => ({ path: keyPath([...issue.path, key]), message: "unknown key" }))
+      ? issue.keys.map((key) => ({
+          path: keyPath([...issue.path, key]),
+          message: unknownKey(key, knownKeys(issue.path)),
+        }))
       : [{ path: keyPath(issue.path) || source, message: issue.message }],
   );
 }

@@ -1,17 +1,10 @@
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { ConfigError, toConfigIssues } from "./errors.js";
 import { describeFsError } from "./files.js";
 import { baseMessages, configSchema } from "./schema.js";
+import { keysAt } from "./suggest.js";
 import type { Config } from "./types.js";
-
-export const DEFAULT_CONFIG_PATH = "/etc/fedsync/fedsync.yaml";
-
-/** The config file to read: `--config`, else FEDSYNC_CONFIG, else /etc/fedsync/fedsync.yaml. */
-export function resolveConfigPath(cliPath?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(cliPath || env.FEDSYNC_CONFIG || DEFAULT_CONFIG_PATH);
-}
 
 /** Reads, validates and completes the config file; throws ConfigError listing every problem. */
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
@@ -26,8 +19,12 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
 
 /** Validates config text; `source` names it in messages and becomes `Config.source`. */
 export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const result = configSchema(env).safeParse(parseYaml(text, source), { error: baseMessages });
-  if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues, source), source);
+  const schema = configSchema(env);
+  const result = schema.safeParse(parseYaml(text, source), { error: baseMessages });
+  if (!result.success) {
+    const issues = toConfigIssues(result.error.issues, source, (path) => keysAt(schema, path));
+    throw new ConfigError(issues, source);
+  }
   return { ...result.data, source };
 }
 

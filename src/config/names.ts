@@ -20,3 +20,6 @@ export function isMachineName(text: string): boolean {
 export function isAccountName(text: string): boolean {
   return ACCOUNT_NAME.test(text) || NUMERIC_ACCOUNT.test(text);
 }
+
+/** Set names: they appear in object keys, file names and shell completions. */
+export const SET_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;

@@ -4,7 +4,7 @@ import picomatch from "picomatch";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
-import { ACCOUNT_NAME, MACHINE_NAME, MACHINE_NAME_RULE } from "./names.js";
+import { ACCOUNT_NAME, MACHINE_NAME, MACHINE_NAME_RULE, SET_NAME } from "./names.js";
 import { hookCommandProblem } from "./shell.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
 
@@ -13,7 +13,6 @@ export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
 /** Timers above 2^31-1 ms fire at once in Node, so timer durations stop at a round 24 days. */
 const MAX_TIMER_MS = 24 * 86_400_000;
 const DURATION_ERROR = "expected a duration like 30s, 2m";
-const SET_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const LISTEN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const PERCENT = /^(\d+(?:\.\d+)?)%$/;

@@ -58,6 +58,29 @@ function isTlsCode(code: string): boolean {
   );
 }
 
+const UNTRUSTED_CERT_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+]);
+
+/**
+ * A TLS failure in words, on one line. OpenSSL's own text (`write EPROTO 80...:error:0A00010B:SSL
+ * routines:ssl3_get_record:wrong version number:../deps/...:354:` and a line break) is cut to its reason.
+ */
+function tlsProblem(code: string, detail: string): string {
+  const reason = /:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/.exec(detail)?.[1] ?? detail.split("\n")[0]!.trim();
+  // A plain-HTTP server answers the TLS hello with HTTP text, which OpenSSL reads as a bad record version.
+  if (/wrong version number|packet length too long|http request/i.test(reason)) {
+    return "TLS failed: the server does not speak TLS (use http:// in datastore.endpoint?)";
+  }
+  if (UNTRUSTED_CERT_CODES.has(code)) {
+    return `TLS failed: the server's certificate is not trusted (${code}; set datastore.ca_file to the CA that signed it?)`;
+  }
+  return `TLS failed (${code}: ${reason})`;
+}
+
 /** The HTTP status of a retryable answer (5xx, 429, 408) the client turned into a plain Error. */
 function retryableStatus(error: unknown): number | undefined {
   if (!(error instanceof Error)) return undefined;
@@ -98,7 +121,7 @@ export function toDatastoreError(error: unknown, context: FailureContext): Datas
     return make("auth", `credentials or permissions rejected (${code})${hint}`);
   }
   if (code === "NoSuchBucket") return make("no-bucket", "the bucket does not exist");
-  if (code && isTlsCode(code)) return make("tls", `TLS failed (${code}: ${detail})`);
+  if (code && isTlsCode(code)) return make("tls", tlsProblem(code, detail));
   if (code && networkCodes.has(code)) return make("unreachable", `cannot reach the server (${code})`);
   if (code && transientCodes.has(code))
     return make("unreachable", `the server is not answering normally (${code})`);

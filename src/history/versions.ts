@@ -19,7 +19,7 @@ const SAME_DELETION_MS = 60_000;
 
 /** One known version of a file, or one deletion of it. */
 export interface FileVersion {
-  /** What `restore --version` takes: the bucket's version id, or `trash:<timestamp>`; null for a deletion. */
+  /** What `restore --version-id` takes: the bucket's version id, or `trash:<timestamp>`; null for a deletion. */
   id: string | null;
   source: "bucket" | "trash";
   /** A deletion: the file did not exist from `time` on (until a later version); nothing to restore. */

@@ -11,11 +11,21 @@ export const LEVEL_SEVERITY: Record<LogLevel, number> = { error: 0, warn: 1, inf
 /** syslog priorities, understood by journald as a `<N>` prefix on each line of stdout/stderr. */
 const SYSLOG_PRIORITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 
+/**
+ * The figures of an event (counts, sizes, durations), written once: as words after the message in a plain line
+ * (`pass complete: 3 up, 0.04 s`), as fields of a json line (`"msg":"pass complete","uploaded":3,...`).
+ */
+export interface Figures {
+  text: string;
+  values: LogFields;
+}
+
 export interface LogEvent {
   time: Date;
   level: LogLevel;
   message: string;
   fields: LogFields;
+  figures?: Figures;
 }
 
 export interface LineStyle {
@@ -36,7 +46,7 @@ function jsonBody(event: LogEvent, journald: boolean): string {
   if (!journald) record.time = event.time.toISOString();
   record.level = event.level;
   record.msg = redactText(event.message);
-  for (const [key, value] of Object.entries(sanitizeRecord(event.fields))) {
+  for (const [key, value] of Object.entries(sanitizeRecord({ ...event.figures?.values, ...event.fields }))) {
     record[JSON_RESERVED.has(key) ? `_${key}` : key] = value;
   }
   // JSON.stringify escapes every control character, so the record stays on one line; U+2028/2029 are
@@ -51,7 +61,8 @@ function plainBody(event: LogEvent, journald: boolean): string {
   const { set, ...rest } = event.fields;
   if (typeof set === "string") parts.push(`[${escapeControls(redactText(set))}]`);
   else if (set !== undefined) rest.set = set;
-  parts.push(escapeControls(redactText(event.message)));
+  const text = event.figures ? `${event.message}: ${event.figures.text}` : event.message;
+  parts.push(escapeControls(redactText(text)));
   for (const [key, value] of Object.entries(sanitizeRecord(rest))) {
     const original = rest[key];
     const text = original instanceof Error ? errorText(value as SanitizedError) : plainValue(value);

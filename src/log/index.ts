@@ -1,6 +1,7 @@
 export {
   createLogger,
   logOnce,
+  type Figures,
   type Logger,
   type LoggerOptions,
   type LogFields,

@@ -1,14 +1,22 @@
 import { fstatSync } from "node:fs";
 import winston from "winston";
-import { formatLine, LEVEL_SEVERITY, type LogFields, type LogFormat, type LogLevel } from "./format.js";
+import {
+  formatLine,
+  LEVEL_SEVERITY,
+  type Figures,
+  type LogFields,
+  type LogFormat,
+  type LogLevel,
+} from "./format.js";
 
-export type { LogFields, LogFormat, LogLevel };
+export type { Figures, LogFields, LogFormat, LogLevel };
 
+/** Each method logs one event: a message, fields, and figures written once (see Figures). */
 export interface Logger {
-  error(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  debug(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields, figures?: Figures): void;
+  warn(message: string, fields?: LogFields, figures?: Figures): void;
+  info(message: string, fields?: LogFields, figures?: Figures): void;
+  debug(message: string, fields?: LogFields, figures?: Figures): void;
   /** A logger that adds `fields` to every event (call-time fields win on a clash). */
   child(fields: LogFields): Logger;
 }
@@ -26,12 +34,14 @@ export interface LoggerOptions {
 const MESSAGE = Symbol.for("message");
 const FIELDS = Symbol("fedsync.fields");
 const TIME = Symbol("fedsync.time");
+const FIGURES = Symbol("fedsync.figures");
 
 interface WinstonRecord {
   level: LogLevel;
   message: string;
   [FIELDS]: LogFields;
   [TIME]: Date;
+  [FIGURES]?: Figures;
   [MESSAGE]?: string;
 }
 
@@ -42,7 +52,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const render = winston.format((info) => {
     const record = info as unknown as WinstonRecord;
     record[MESSAGE] = formatLine(
-      { time: record[TIME], level: record.level, message: record.message, fields: record[FIELDS] },
+      {
+        time: record[TIME],
+        level: record.level,
+        message: record.message,
+        fields: record[FIELDS],
+        figures: record[FIGURES],
+      },
       style,
     );
     return info;
@@ -57,21 +73,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = LEVEL_SEVERITY[level];
 
   const build = (bound: LogFields): Logger => {
-    const emit = (eventLevel: LogLevel, message: string, fields?: LogFields) => {
+    const emit = (eventLevel: LogLevel, message: string, fields?: LogFields, figures?: Figures) => {
       if (LEVEL_SEVERITY[eventLevel] > threshold) return;
       const record: WinstonRecord = {
         level: eventLevel,
         message,
         [FIELDS]: fields ? { ...bound, ...fields } : bound,
         [TIME]: new Date(),
+        [FIGURES]: figures,
       };
       backend.log(record as unknown as winston.LogEntry);
     };
     return {
-      error: (message, fields) => emit("error", message, fields),
-      warn: (message, fields) => emit("warn", message, fields),
-      info: (message, fields) => emit("info", message, fields),
-      debug: (message, fields) => emit("debug", message, fields),
+      error: (message, fields, figures) => emit("error", message, fields, figures),
+      warn: (message, fields, figures) => emit("warn", message, fields, figures),
+      info: (message, fields, figures) => emit("info", message, fields, figures),
+      debug: (message, fields, figures) => emit("debug", message, fields, figures),
       child: (fields) => build({ ...bound, ...fields }),
     };
   };

@@ -45,8 +45,10 @@ export interface PassOptions {
    * sub-mounts that are no longer mounted as gone for good. Also asked for by the flag file (root.ts).
    */
   acceptNewRoot?: boolean;
-  /** Called with a one-line progress summary as the pass goes. */
-  onProgress?: (summary: string) => void;
+  /** Called as the pass goes: after every 1,000 entries checked and after every change. */
+  onProgress?: (progress: PassProgress) => void;
+  /** Once aborted, the pass starts no new work: what is in flight finishes, deletions and the rest wait. */
+  signal?: AbortSignal;
   /**
    * Deletions made by earlier passes since the last full pass that ran to its end. The guard counts them with
    * this pass's own, so a tree emptied a few files at a time (the watcher reports an `rm -rf` in batches)
@@ -61,6 +63,18 @@ export interface PlannedAction {
   key: string;
   action: Action["kind"];
   detail?: string;
+}
+
+export interface PassProgress {
+  /** Entries looked at so far. */
+  checked: number;
+  /** The pass's counts, live: they keep changing after the call. */
+  counts: PassCounts;
+}
+
+/** `12000 checked, 3 up, 0 down`. */
+export function describeProgress(progress: PassProgress): string {
+  return `${progress.checked} checked, ${progress.counts.uploaded} up, ${progress.counts.downloaded} down`;
 }
 
 export interface PassResult {
@@ -80,6 +94,8 @@ export interface PassResult {
   changeLogKey?: string;
   /** Entries the pass could not sync (skipped, logged once each), and the last of them. */
   problems: PassProblems;
+  /** Stopped early by the abort signal: nothing deleted, the rest left for the next pass. */
+  interrupted: boolean;
 }
 
 export interface PassProblems {
@@ -217,9 +233,10 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   let hashed = 0;
   const planned: PlannedAction[] = [];
   const problems: PassProblems = { count: 0 };
+  const interrupted = () => options.signal?.aborted === true;
   const result = (error?: string, changeLogKey?: string, guardTripped = error !== undefined): PassResult => ({
     set: set.name,
-    ok: error === undefined && executor.counts.failed === 0,
+    ok: error === undefined && executor.counts.failed === 0 && !interrupted(),
     error,
     guardTripped,
     catchUp,
@@ -229,6 +246,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     planned,
     changeLogKey,
     problems,
+    interrupted: interrupted(),
   });
   const trip = (message: string) => {
     executor.recordGuardTrip(message);
@@ -295,10 +313,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const mountFinder = full && root ? new MountFinder(root.dev) : undefined;
   let seen = 0;
   let remoteSeen = 0;
-  const report = () =>
-    options.onProgress?.(
-      `${seen} checked, ${executor.counts.uploaded} up, ${executor.counts.downloaded} down`,
-    );
+  const report = () => options.onProgress?.({ checked: seen, counts: executor.counts });
 
   const localState = async (item: PassItem, entry: LocalEntry): Promise<LocalState> => {
     const { row } = item;
@@ -329,7 +344,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const learn = () => journal.setRemoteLastModified(set.name, learned.splice(0));
 
   const process = async (join: Joined, item: PassItem) => {
-    if (executor.outage) return;
+    if (executor.outage || interrupted()) return;
     if (item.entry) item.local = await localState(item, item.entry);
     const action = plan(item, set);
     if (action.kind === "none") {
@@ -363,7 +378,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   };
 
   for await (const join of joined) {
-    if (executor.outage) break;
+    if (executor.outage || interrupted()) break;
     seen++;
     if (seen % 1000 === 0) report();
     if (join.remote) remoteSeen++;
@@ -417,6 +432,12 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   // Every further request would wait out its retries: stop, leaving the rest (and all deletions) to the
   // next pass. The caller sees the datastore error: `fedsync sync` exits 1, the agent backs off and retries.
   if (executor.outage) throw executor.outage;
+  // What went out before a stop is announced, so lightweight peers need not wait for a full pass.
+  const stop = async () => {
+    if (!options.dryRun) await publishChanges();
+    return result(undefined, changeLogKey);
+  };
+  if (interrupted()) return stop();
 
   if (full && journalCount > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(
@@ -436,19 +457,20 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   await Promise.all(
     remoteDeletes.map((item) =>
       limit(async () => {
-        if (!executor.outage) await executor.run(item, { kind: "delete-remote" });
+        if (!executor.outage && !interrupted()) await executor.run(item, { kind: "delete-remote" });
       }),
     ),
   );
   if (executor.outage) throw executor.outage;
   for (const item of localDeletes.filter((i) => !isDirKey(i.key))) {
-    await executor.runFinal(item, { kind: "delete-local" });
+    if (!interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
   for (const item of localDeletes.filter((i) => isDirKey(i.key)).reverse()) {
-    await executor.runFinal(item, { kind: "delete-local" });
+    if (!interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
-  for (const [item, action] of blocked) await executor.runFinal(item, action);
+  for (const [item, action] of blocked) if (!interrupted()) await executor.runFinal(item, action);
   if (executor.outage) throw executor.outage;
+  if (interrupted()) return stop();
 
   changeLogKey = (await writeChangeLog(deps, executor.changes.splice(0), now())) ?? changeLogKey;
   const finished = now();

@@ -203,9 +203,12 @@ describe("agent lifecycle", () => {
     b.writeConfig(sets);
     await fed.sync(b, ["--set", "extra"]);
     assert.ok(fileHas(b.path("added.txt", "extra"), "from the new set"));
-    a.writeConfig([{ name: "site", method: "lightweight", interval: "not a duration" }]);
+    a.writeConfig([{ name: "site", method: "lightweight", interval: "not a duration", debounce: "later" }]);
     agentA.child.kill("SIGHUP");
-    await agentA.waitForLog(/reload refused, keeping the running config: .*sets\[0\]\.interval/);
+    // Every problem on the one line, separated by "; " (no escaped line break).
+    await agentA.waitForLog(
+      /reload refused, keeping the running config: sets\[0\]\.interval: [^;\n\\]+; sets\[0\]\.debounce: [^;\n\\]+\n/,
+    );
     assert.equal(agentA.exitCode, null);
     a.writeConfig([{ name: "site", method: "lightweight" }]);
     assert.equal(await agentA.stop(), 0);

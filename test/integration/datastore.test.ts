@@ -403,7 +403,14 @@ async function startTlsProxy(): Promise<{ endpoint: string; ca: string; close():
 test("TLS: an untrusted certificate is kind tls; with its CA the store works over https", async () => {
   const proxy = await startTlsProxy();
   try {
-    await rejectsWithKind(createMinioDatastore({ ...config, endpoint: proxy.endpoint }).check(), "tls");
+    const untrusted = await rejectsWithKind(
+      createMinioDatastore({ ...config, endpoint: proxy.endpoint }).check(),
+      "tls",
+    );
+    assert.match(
+      untrusted.message,
+      /: TLS failed: the server's certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT; set datastore\.ca_file to the CA that signed it\?\)$/,
+    );
     const secure = createMinioDatastore({ ...config, endpoint: proxy.endpoint, ca: proxy.ca });
     await secure.check();
     await secure.put("tls/file", Buffer.from("over tls"), 8, { "fedsync-type": "file" });
@@ -411,6 +418,17 @@ test("TLS: an untrusted certificate is kind tls; with its CA the store works ove
   } finally {
     proxy.close();
   }
+});
+
+test("TLS: an https endpoint on a plain-HTTP server says so, on one line", async () => {
+  const error = await rejectsWithKind(
+    createMinioDatastore({ ...config, endpoint: config.endpoint.replace("http:", "https:") }).check(),
+    "tls",
+  );
+  assert.match(
+    error.message,
+    /^datastore https:\/\/\S+ bucket \S+: .+: TLS failed: the server does not speak TLS \(use http:\/\/ in datastore\.endpoint\?\)$/,
+  );
 });
 
 test("a stat during a server restart is retried until the server is back", async () => {

@@ -93,7 +93,7 @@ describe("history and restore with bucket versioning on", () => {
     const [a, b, c] = agentsOf(fed);
     await syncAll(fed);
     const second = (await versionsOf(fed, a, "web:page.txt"))[1]!;
-    const restore = await cli(fed, a, ["restore", "web:page.txt", "--version", second.id!]);
+    const restore = await cli(fed, a, ["restore", "web:page.txt", "--version-id", second.id!]);
     assert.match(restore.stdout, /restored web:page\.txt/);
     assert.equal(readFileSync(a.path("page.txt"), "utf8"), "two, from b");
     await syncAll(fed);
@@ -156,7 +156,7 @@ describe("history and restore with bucket versioning on", () => {
       assert.match(restore.stderr, /not inside any set root|not a path fedsync syncs/);
     }
     await cli(fed, a, ["history", outside], 2);
-    await cli(fed, a, ["restore", "web:page.txt", "--version", "no-such-version"], 1);
+    await cli(fed, a, ["restore", "web:page.txt", "--version-id", "no-such-version"], 1);
     assert.equal(readFileSync(outside, "utf8"), "not synced");
   });
 });
@@ -187,9 +187,9 @@ describe("trash (keep_deleted) with bucket versioning off", () => {
     assert.ok(!versions.some((v) => v.source === "bucket" && !v.deleted), "the bucket keeps no old versions");
 
     const copy = join(fed.dir, "notes-copy.txt");
-    await cli(fed, b, ["restore", "web:notes.txt", "--version", trashed.id!, "--to", copy]);
+    await cli(fed, b, ["restore", "web:notes.txt", "--version-id", trashed.id!, "--to", copy]);
     assert.equal(readFileSync(copy, "utf8"), "precious");
-    await cli(fed, b, ["restore", "web:notes.txt", "--version", trashed.id!, "--to", copy], 1);
+    await cli(fed, b, ["restore", "web:notes.txt", "--version-id", trashed.id!, "--to", copy], 1);
 
     const restore = await cli(fed, b, ["restore", b.path("notes.txt")]);
     assert.match(restore.stdout, /removed the deletion mark/);

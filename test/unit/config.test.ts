@@ -14,6 +14,9 @@ import {
   type Config,
   type SetConfig,
 } from "../../src/config/index.js";
+import { exactDuration } from "../../src/config/duration.js";
+import { resolvedConfig } from "../../src/config/resolved.js";
+import { closest, editDistance } from "../../src/config/suggest.js";
 
 const SECRET = "s3cr3t-Value-42";
 const ENV = { FEDSYNC_SECRET_ACCESS_KEY: SECRET };
@@ -284,9 +287,23 @@ const singleErrors: [string, (doc: Doc) => void, string][] = [
     (d) => (d.datastore.endpoint = "ftp://minio.internal"),
     "datastore.endpoint: expected an http:// or https:// URL without a path, like https://minio.internal:9000",
   ],
-  ["unknown set key", (d) => (d.sets[0]!.intervall = "2m"), "sets[0].intervall: unknown key"],
-  ["unknown top-level key", (d) => (d.sets_ = []), "sets_: unknown key"],
-  ["unknown datastore key", (d) => (d.datastore.secret = "x"), "datastore.secret: unknown key"],
+  [
+    "unknown set key",
+    (d) => (d.sets[0]!.intervall = "2m"),
+    "sets[0].intervall: unknown key (did you mean interval?)",
+  ],
+  ["unknown top-level key", (d) => (d.sets_ = []), "sets_: unknown key (did you mean sets?)"],
+  [
+    "unknown datastore key, nothing close",
+    (d) => (d.datastore.secret = "x"),
+    "datastore.secret: unknown key",
+  ],
+  [
+    "unknown datastore key, dashes for underscores",
+    (d) => (d.datastore["access-key-id"] = "x"),
+    "datastore.access-key-id: unknown key (did you mean access_key_id?)",
+  ],
+  ["unknown log key", (d) => (d.log = { levle: "debug" }), "log.levle: unknown key (did you mean level?)"],
   ["no sets", (d) => (d.sets = []), "sets: must list at least one set"],
   ["missing set path", (d) => delete d.sets[1]!.path, "sets[1].path: required"],
   ["relative set path", (d) => (d.sets[1]!.path = "etc/myapp"), "sets[1].path: must be an absolute path"],
@@ -481,7 +498,7 @@ test("every problem is reported at once, cross-checks included", () => {
     "concurrency: expected an integer from 1 to 256",
     "datastore.bucket: required",
     "sets[0].interval: expected a duration like 30s, 2m",
-    "sets[0].intervall: unknown key",
+    "sets[0].intervall: unknown key (did you mean interval?)",
     'sets[1].path: "/srv/www/conf" is inside sets[0].path "/srv/www"',
     "sets[2].method: expected one of: heavyweight, lightweight",
     'sets[2].name: duplicate set name "webroot"',
@@ -669,4 +686,50 @@ test("the example and docs/configuration.md cover every key", () => {
     const isLeaf = !keys.some((other) => other.startsWith(`${key}.`) || other.startsWith(`${key}[]`));
     if (isLeaf) assert.ok(docs.includes(`\`${key}\``), `docs lack ${key}`);
   }
+});
+
+test("a suggestion is the nearest allowed key, and only when it is close", () => {
+  const keys = ["interval", "ignore", "owner", "group", "poll_interval", "max_delete"];
+  assert.equal(closest("intervall", keys), "interval");
+  assert.equal(closest("Interval", keys), "interval");
+  assert.equal(closest("max-delete", keys), "max_delete");
+  assert.equal(closest("maxDelete", keys), "max_delete");
+  assert.equal(closest("grop", keys), "group");
+  assert.equal(closest("ownr", keys), "owner");
+  assert.equal(closest("gruop", keys), "group", "a swap is one edit");
+  assert.equal(closest("x", keys), undefined);
+  assert.equal(closest("schedule", keys), undefined);
+  assert.equal(editDistance("kitten", "sitting"), 3);
+  assert.equal(editDistance("", "abc"), 3);
+  assert.equal(editDistance("levle", "level"), 1);
+});
+
+test("a refused config reads on one line for a log: the problems joined by '; '", () => {
+  try {
+    parseConfigText(
+      stringify(withChange((d) => ((d.sets[0]!.interval = "soon"), (d.sets[0]!.debounce = "later")))),
+      "t.yaml",
+      ENV,
+    );
+    assert.fail("expected a ConfigError");
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(
+      error.inline(),
+      "sets[0].interval: expected a duration like 30s, 2m; sets[0].debounce: expected a duration like 30s, 2m",
+    );
+  }
+});
+
+test("the resolved config uses the file's names and formats, reads back the same, and holds no secret", () => {
+  const config = loadConfig(examplePath.pathname, ENV);
+  const resolved = resolvedConfig(config);
+  const text = JSON.stringify(resolved);
+  assert.ok(!text.includes(SECRET));
+  assert.equal(resolved.state_dir, config.stateDir);
+  assert.equal(resolved.offline_after, "1h");
+  assert.equal((resolved.sets as Record<string, unknown>[])[1]!.debounce, "250ms");
+  assert.equal(exactDuration(90_000), "90s");
+  assert.equal(exactDuration(86_400_000), "1d");
+  assert.deepEqual(parseConfigText(stringify(resolved), config.source, ENV), config);
 });

@@ -7,6 +7,9 @@ import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { createLogger, logOnce, registerSecret, type LoggerOptions } from "../../src/log/index.js";
+import { emptyCounts } from "../../src/reconcile/executor.js";
+import type { PassResult } from "../../src/reconcile/pass.js";
+import { logPassSummary } from "../../src/reconcile/summary.js";
 
 /** A logger writing into memory; `lines()` waits for winston to flush and returns what was written. */
 function capture(options: Omit<LoggerOptions, "stream"> = {}) {
@@ -193,4 +196,53 @@ test("journald mode is on by default only when stderr is the stream JOURNAL_STRE
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("figures are written once: as words after the message in plain lines, as fields in json lines", async () => {
+  const figures = {
+    text: "3 up, 1.0 KiB up, 0.04 s",
+    values: { uploaded: 3, bytesUp: 1024, durationMs: 42 },
+  };
+  const plain = capture({ journald: true });
+  plain.logger.info("pass complete", { set: "web", catchUp: true }, figures);
+  assert.deepEqual(await plain.lines(), [
+    "<6>info [web] pass complete: 3 up, 1.0 KiB up, 0.04 s catchUp=true",
+  ]);
+
+  const json = capture({ format: "json", journald: true });
+  json.logger.info("pass complete", { set: "web" }, figures);
+  const [line] = await json.lines();
+  assert.deepEqual(JSON.parse(line!.slice(3)), {
+    level: "info",
+    msg: "pass complete",
+    uploaded: 3,
+    bytesUp: 1024,
+    durationMs: 42,
+    set: "web",
+  });
+});
+
+test("a pass summary names each figure once and says how the pass ended", async () => {
+  const counts = { ...emptyCounts(), uploaded: 2, downloaded: 1, skipped: 1, bytesUp: 3072, bytesDown: 10 };
+  const result: PassResult = {
+    set: "web",
+    ok: true,
+    guardTripped: false,
+    interrupted: false,
+    problems: { count: 0 },
+    catchUp: false,
+    counts,
+    hashed: 2,
+    durationMs: 1234,
+    planned: [],
+  };
+  const { logger, lines } = capture({ journald: true });
+  logPassSummary(logger, result);
+  logPassSummary(logger, { ...result, ok: false, interrupted: true });
+  logPassSummary(logger, { ...result, ok: false, counts: { ...counts, failed: 1 } });
+  assert.deepEqual(await lines(), [
+    "<6>info [web] pass complete: 2 up, 1 down, 0 deleted here, 0 deleted remotely, 0 conflicts, 0 failed, 1 skipped, 3.0 KiB up, 10 B down, 1.23 s",
+    "<4>warn [web] pass interrupted: 2 up, 1 down, 0 deleted here, 0 deleted remotely, 0 conflicts, 0 failed, 1 skipped, 3.0 KiB up, 10 B down, 1.23 s",
+    "<3>error [web] pass finished with errors: 2 up, 1 down, 0 deleted here, 0 deleted remotely, 0 conflicts, 1 failed, 1 skipped, 3.0 KiB up, 10 B down, 1.23 s",
+  ]);
 });

@@ -48,6 +48,7 @@ function passResult(set: string, change: Partial<PassResult> = {}): PassResult {
     durationMs: 1500,
     planned: [],
     problems: { count: 0 },
+    interrupted: false,
     ...change,
   };
 }
