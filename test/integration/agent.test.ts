@@ -108,7 +108,7 @@ describe("two lightweight agents", () => {
     const missing = () => expected.filter((rel) => !existsSync(b.path(rel, "conf")));
     const took = await waitUntil(
       () => missing().length === 0,
-      240_000,
+      420_000,
       "all burst files on B",
       () => {
         const lost = missing();
