@@ -19,7 +19,7 @@ import { removeStaleTemp } from "./localfs.js";
 import { checkMounts, MountFinder, mountsRecord } from "./mounts.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
-import { checkRoot, RootMissingError, takeAcceptFlag } from "./root.js";
+import { checkRoot, recheckRoot, RootMissingError, takeAcceptFlag } from "./root.js";
 import { joinKeys, joinTree, UnknownSubtrees, type Joined, type PassScope } from "./sources.js";
 import type { LocalState, RemoteState, TombstoneState } from "./state.js";
 
@@ -438,6 +438,14 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     return result(undefined, changeLogKey);
   };
   if (interrupted()) return stop();
+  if (root) {
+    try {
+      await recheckRoot(rootDeps, root, journalCount);
+    } catch (error) {
+      if (error instanceof GuardError) return trip(error.message);
+      throw error;
+    }
+  }
 
   if (full && journalCount > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(

@@ -165,3 +165,24 @@ export async function checkRoot(
   }
   return identity;
 }
+
+/**
+ * Checks after the scan that the set root is still the directory the pass began with: a root unmounted,
+ * renamed or replaced while the pass walked it makes the rest of the walk see nothing, which must not read as
+ * deletions. Throws GuardError when it is gone or another directory.
+ */
+export async function recheckRoot(deps: RootDeps, before: RootIdentity, journalCount: number): Promise<void> {
+  const { set } = deps;
+  const stats = await statRoot(set.path);
+  if (!stats) {
+    throw new GuardError(
+      `set root ${set.path} is missing but the journal knows ${journalCount} entries (unmounted during the pass?); nothing deleted`,
+    );
+  }
+  const now = { dev: stats.dev, ino: stats.ino };
+  if (!stats.isDirectory() || now.dev !== before.dev || now.ino !== before.ino) {
+    throw new GuardError(
+      `set root ${set.path} became another directory during the pass (was ${formatIdentity(before)}, is ${formatIdentity(now)} now); nothing deleted`,
+    );
+  }
+}
