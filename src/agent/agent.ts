@@ -1,10 +1,12 @@
 import { isDeepStrictEqual } from "node:util";
 import { loadConfig, type Config } from "../config/index.js";
 import { createMinioDatastore } from "../datastore/index.js";
+import { logRequestCounts, requestStatsEnabled } from "../datastore/request-stats.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { registerSecret, type Logger } from "../log/index.js";
 import { FEDSYNC_VERSION } from "../version.js";
+import type { NotificationHealth } from "../watch/notifications.js";
 import type { Notifier } from "./notify.js";
 import { SetRunner, type Health } from "./set-runner.js";
 import { writeAgentStatus, type AgentStatus } from "./status-file.js";
@@ -13,6 +15,8 @@ import { writeAgentStatus, type AgentStatus } from "./status-file.js";
 const TICK_MS = 1000;
 /** STATUS= and the status file are rewritten at most this often. */
 const STATUS_THROTTLE_MS = 500;
+/** With FEDSYNC_REQUEST_STATS=1, the requests made so far are logged this often (and on stop). */
+const REQUEST_STATS_MS = 60_000;
 
 export interface AgentDeps {
   config: Config;
@@ -28,11 +32,13 @@ export class Agent {
   private datastore: Datastore;
   private runners = new Map<string, SetRunner>();
   private states = new Map<string, string>();
+  private notifications = new Map<string, NotificationHealth>();
   private readonly startedAt = Date.now();
   private lastTick = Date.now();
   private tickTimer?: NodeJS.Timeout;
   private watchdogTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
+  private requestStatsTimer?: NodeJS.Timeout;
   private outage?: string;
 
   constructor(private readonly deps: AgentDeps) {
@@ -69,6 +75,9 @@ export class Agent {
         if (Date.now() - this.lastTick < Math.max(3 * TICK_MS, watchdogMs)) notifier.watchdog();
       }, watchdogMs);
     }
+    if (requestStatsEnabled()) {
+      this.requestStatsTimer = setInterval(() => logRequestCounts(logger, this.datastore), REQUEST_STATS_MS);
+    }
     notifier.ready();
     logger.info(
       `fedsync ${FEDSYNC_VERSION} ready: machine ${this.config.machine}, ${this.config.sets.length} set(s)`,
@@ -90,9 +99,14 @@ export class Agent {
       logger: this.deps.logger,
       health: this.health,
       onState: (state) => this.setState(set.name, state),
+      onNotifications: (health) => {
+        this.notifications.set(set.name, health);
+        this.setState(set.name, this.states.get(set.name) ?? "starting");
+      },
     });
     this.runners.set(set.name, runner);
     this.states.set(set.name, "starting");
+    if (set.method === "lightweight") this.notifications.set(set.name, "reconnecting");
     await runner.start();
   }
 
@@ -112,7 +126,12 @@ export class Agent {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: Date.now(),
-      sets: Object.fromEntries([...this.states].map(([set, state]) => [set, { state }])),
+      sets: Object.fromEntries(
+        [...this.states].map(([set, state]) => {
+          const notifications = this.notifications.get(set);
+          return [set, notifications ? { state, notifications } : { state }];
+        }),
+      ),
     };
     try {
       writeAgentStatus(this.config.stateDir, status);
@@ -156,6 +175,7 @@ export class Agent {
       await runner.stop();
       this.runners.delete(name);
       this.states.delete(name);
+      this.notifications.delete(name);
     }
     const added: string[] = [];
     for (const set of next.sets) {
@@ -181,7 +201,9 @@ export class Agent {
     clearInterval(this.tickTimer);
     clearInterval(this.watchdogTimer);
     clearTimeout(this.statusTimer);
+    clearInterval(this.requestStatsTimer);
     await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
     this.runners.clear();
+    if (requestStatsEnabled()) logRequestCounts(this.deps.logger, this.datastore);
   }
 }
