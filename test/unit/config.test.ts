@@ -72,7 +72,7 @@ const SET_DEFAULTS: Omit<SetConfig, "name" | "path" | "prefix"> = {
   deletions: "propagate",
   conflicts: "keep-both",
   maxDelete: 0.5,
-  debounceMs: 250,
+  debounceMs: 50,
   pollIntervalMs: 2_000,
   safetyIntervalMs: 600_000,
   burstThreshold: 1000,
