@@ -16,6 +16,14 @@ export const KEYS_BEFORE_FULL_PASS = 500;
 /** Notifications arriving within this window are synced together. */
 const NOTIFIED_BATCH_MS = 10;
 
+/** What a notification said of a key, kept small: a burst can notify a few hundred thousand keys. */
+interface Notified {
+  removed: boolean;
+  etag?: string;
+  /** The object's `fedsync-origin` names this machine. */
+  fromHere: boolean;
+}
+
 export interface IncomingDeps {
   config: Config;
   set: SetConfig;
@@ -37,8 +45,8 @@ export interface IncomingDeps {
  */
 export class IncomingChanges {
   private readonly follower: NotificationFollower;
-  /** Notified entry keys not synced yet, with the newest event of each. */
-  private notified = new Map<string, BucketEvent>();
+  /** Notified entry keys not synced yet, with what the newest event of each said. */
+  private notified = new Map<string, Notified>();
   private batchTimer?: NodeJS.Timeout;
   private batchQueued = false;
   private pollTimer?: NodeJS.Timeout;
@@ -99,21 +107,22 @@ export class IncomingChanges {
   }
 
   private onEvents(events: BucketEvent[]) {
-    const { set, logger } = this.deps;
+    const { set, logger, config } = this.deps;
     for (const event of events) {
+      const said: Notified = {
+        removed: event.removed,
+        etag: event.etag,
+        fromHere: decodeEntryMeta(event.metadata)?.meta?.origin === config.machine,
+      };
       const [raw, ...decoded] = eventKeyCandidates(event.key);
       const mapped = objectKeyToEntryKey(set.prefix, raw!);
       if ("refused" in mapped) {
-        logOnce(
-          logger,
-          `refused:${raw}`,
-          "warn",
-          `skipping object ${JSON.stringify(raw)}: ${mapped.refused}`,
-        );
-      } else this.notified.set(mapped.key, event);
+        const reason = mapped.refused;
+        logOnce(logger, `refused:${raw}`, "warn", `skipping object ${JSON.stringify(raw)}: ${reason}`);
+      } else this.notified.set(mapped.key, said);
       for (const candidate of decoded) {
         const other = objectKeyToEntryKey(set.prefix, candidate);
-        if (!("refused" in other)) this.notified.set(other.key, event);
+        if (!("refused" in other)) this.notified.set(other.key, said);
       }
     }
     this.scheduleBatch();
@@ -135,9 +144,7 @@ export class IncomingChanges {
   }
 
   private async syncNotified() {
-    const keys = [...this.notified]
-      .filter(([key, event]) => !this.alreadyHere(key, event))
-      .map(([key]) => key);
+    const keys = [...this.notified].filter(([key, said]) => !this.alreadyHere(key, said)).map(([key]) => key);
     this.notified.clear();
     if (keys.length >= KEYS_BEFORE_FULL_PASS)
       this.deps.requestFullPass(`${keys.length} remote changes at once`);
@@ -148,11 +155,10 @@ export class IncomingChanges {
    * This machine's own upload coming back (its ETag and origin; the ETag alone would also match another
    * machine's chmod of the same bytes), or the removal of an object it has no record of.
    */
-  private alreadyHere(key: string, event: BucketEvent): boolean {
-    const { journal, set, config } = this.deps;
-    const row = journal.getFile(set.name, key);
-    if (event.removed) return row === undefined;
-    return row?.remoteEtag === event.etag && decodeEntryMeta(event.metadata)?.meta?.origin === config.machine;
+  private alreadyHere(key: string, said: Notified): boolean {
+    const row = this.deps.journal.getFile(this.deps.set.name, key);
+    if (said.removed) return row === undefined;
+    return said.fromHere && row?.remoteEtag === said.etag;
   }
 
   private pollSoon(delayMs: number) {
