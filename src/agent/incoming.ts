@@ -62,10 +62,6 @@ export class IncomingChanges {
     });
   }
 
-  get health(): NotificationHealth {
-    return this.follower.health;
-  }
-
   start(): void {
     this.follower.start();
     this.pollSoon(jittered(this.pollInterval()));
