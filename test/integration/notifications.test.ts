@@ -170,14 +170,14 @@ describe("bucket notifications between two lightweight agents", () => {
     await fed?.close();
   });
 
-  test("new files and edits reach B within a second or two, each downloaded once", async () => {
+  test("new files and edits reach B within seconds, not at the next change-log read, each downloaded once", async () => {
     mkdirSync(a.path("new", "conf"));
     const arrive = async (rel: string, content: string) => {
       writeFileSync(a.path(rel, "conf"), content);
       // While notifications are healthy the change log is read every 30 s: only a notification is this fast.
       return waitUntil(
         () => fileHas(b.path(rel, "conf"), content),
-        3000,
+        5000,
         `${rel} on B`,
         () => agentB.output,
       );
@@ -214,10 +214,10 @@ describe("bucket notifications between two lightweight agents", () => {
     console.log(`change arrived by the change log in ${took} ms`);
     assert.equal(await notifications(b), "reconnecting");
     proxy.listenMode = "pass";
-    await agentB.waitForLog(/bucket notifications back; polling the change log every 30s/, 40_000);
+    await agentB.waitForLog(/bucket notifications back; polling the change log every 30s/, 60_000);
     await waitForHealth(b, "healthy", 5000);
     writeFileSync(a.path("after.conf", "conf"), "notified again\n");
-    await waitUntil(() => fileHas(b.path("after.conf", "conf"), "notified again\n"), 3000, "after.conf on B");
+    await waitUntil(() => fileHas(b.path("after.conf", "conf"), "notified again\n"), 5000, "after.conf on B");
   });
 
   test("MinIO killed and restarted: the agents reconnect on their own", async () => {
@@ -232,7 +232,7 @@ describe("bucket notifications between two lightweight agents", () => {
     await waitForHealth(b, "healthy", 60_000);
     await waitForHealth(a, "healthy", 60_000);
     writeFileSync(a.path("restarted.conf", "conf"), "after the restart\n");
-    await waitUntil(() => fileHas(b.path("restarted.conf", "conf"), "after the restart\n"), 3000, "on B");
+    await waitUntil(() => fileHas(b.path("restarted.conf", "conf"), "after the restart\n"), 5000, "on B");
     assert.equal(agentA.exitCode, null);
     assert.equal(agentB.exitCode, null);
   });
