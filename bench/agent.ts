@@ -2,22 +2,54 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { FedsyncMachine } from "./fedsync.js";
 
-/** A `fedsync run` process for the propagation scenario. */
+/** The agent's count of its S3 requests so far, as one of its `datastore requests` log lines gave it. */
+export interface RequestSample {
+  /** The line's time, ms since the epoch. */
+  at: number;
+  total: number;
+}
+
+/**
+ * A `fedsync run` process for the propagation scenario. It runs with FEDSYNC_REQUEST_STATS=1, so it logs its
+ * request count every minute; those lines, and the times of its passes, are kept.
+ */
 export class AgentProcess {
   private readonly child: ChildProcess;
   private output = "";
+  private partial = "";
   private exited = false;
+  readonly requestSamples: RequestSample[] = [];
+  /** Times (ms since the epoch) of the passes it logged a summary of (every full pass, busy scoped ones). */
+  readonly passTimes: number[] = [];
 
   constructor(machine: FedsyncMachine) {
     this.child = spawn(process.execPath, [machine.cli, "--config", machine.configPath, "run"], {
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, FEDSYNC_REQUEST_STATS: "1" },
     });
     const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-20_000);
+      const text = chunk.toString();
+      this.output = (this.output + text).slice(-20_000);
+      const lines = (this.partial + text).split("\n");
+      this.partial = lines.pop() ?? "";
+      for (const line of lines) this.read(line);
     };
     this.child.stdout?.on("data", keep);
     this.child.stderr?.on("data", keep);
     this.child.on("exit", () => (this.exited = true));
+  }
+
+  private read(line: string) {
+    let record: { time?: string; msg?: string; total?: number };
+    try {
+      record = JSON.parse(line) as typeof record;
+    } catch {
+      return;
+    }
+    const at = Date.parse(record.time ?? "");
+    if (record.msg === "datastore requests" && typeof record.total === "number")
+      this.requestSamples.push({ at, total: record.total });
+    else if (record.msg?.startsWith("pass complete")) this.passTimes.push(at);
   }
 
   /** The end of the agent's log, for failure messages. */

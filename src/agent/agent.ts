@@ -1,12 +1,14 @@
 import { isDeepStrictEqual } from "node:util";
 import { ConfigError, loadConfig, type Config } from "../config/index.js";
 import { createMinioDatastore } from "../datastore/index.js";
+import { logRequestCounts, requestStatsEnabled } from "../datastore/request-stats.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { registerSecret, type Logger } from "../log/index.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { serveMetrics, type MetricsServer } from "../metrics/server.js";
 import { FEDSYNC_VERSION } from "../version.js";
+import type { NotificationHealth } from "../watch/notifications.js";
 import type { Notifier } from "./notify.js";
 import { setEvents } from "./set-events.js";
 import { SetRunner, type Health } from "./set-runner.js";
@@ -16,6 +18,8 @@ import { writeAgentStatus, type AgentStatus, type SetProblems } from "./status-f
 const TICK_MS = 1000;
 /** STATUS= and the status file are rewritten at most this often. */
 const STATUS_THROTTLE_MS = 500;
+/** With FEDSYNC_REQUEST_STATS=1, the requests made so far are logged this often (and on stop). */
+const REQUEST_STATS_MS = 60_000;
 
 export interface AgentDeps {
   config: Config;
@@ -36,11 +40,13 @@ export class Agent {
   private metricsServer?: { listen: string; server: MetricsServer };
   private states = new Map<string, string>();
   private problems = new Map<string, SetProblems>();
+  private notifications = new Map<string, NotificationHealth>();
   private readonly startedAt = Date.now();
   private lastTick = Date.now();
   private tickTimer?: NodeJS.Timeout;
   private watchdogTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
+  private requestStatsTimer?: NodeJS.Timeout;
   private outage?: string;
 
   constructor(private readonly deps: AgentDeps) {
@@ -83,6 +89,9 @@ export class Agent {
         if (Date.now() - this.lastTick < Math.max(3 * TICK_MS, watchdogMs)) notifier.watchdog();
       }, watchdogMs);
     }
+    if (requestStatsEnabled()) {
+      this.requestStatsTimer = setInterval(() => logRequestCounts(logger, this.datastore), REQUEST_STATS_MS);
+    }
     notifier.ready();
     logger.info(
       `fedsync ${FEDSYNC_VERSION} ready: machine ${this.config.machine}, ${this.config.sets.length} set(s)`,
@@ -112,11 +121,16 @@ export class Agent {
       onState: (state) => this.setState(set.name, state),
       // Published with the state the runner reports right after.
       onProblems: (problems) => this.problems.set(set.name, problems),
+      onNotifications: (health) => {
+        this.notifications.set(set.name, health);
+        this.setState(set.name, this.states.get(set.name) ?? "starting");
+      },
       events,
     });
     this.runners.set(set.name, runner);
     this.hooksDone.set(set.name, stop);
     this.states.set(set.name, "starting");
+    if (set.method === "lightweight") this.notifications.set(set.name, "reconnecting");
     await runner.start();
   }
 
@@ -164,7 +178,10 @@ export class Agent {
       startedAt: this.startedAt,
       updatedAt: Date.now(),
       sets: Object.fromEntries(
-        [...this.states].map(([set, state]) => [set, { state, problems: this.problems.get(set) }]),
+        [...this.states].map(([set, state]) => [
+          set,
+          { state, problems: this.problems.get(set), notifications: this.notifications.get(set) },
+        ]),
       ),
     };
     try {
@@ -215,6 +232,7 @@ export class Agent {
       await this.stopRunner(name);
       this.states.delete(name);
       this.problems.delete(name);
+      this.notifications.delete(name);
     }
     const added: string[] = [];
     for (const set of next.sets) {
@@ -240,8 +258,10 @@ export class Agent {
     clearInterval(this.tickTimer);
     clearInterval(this.watchdogTimer);
     clearTimeout(this.statusTimer);
+    clearInterval(this.requestStatsTimer);
     await Promise.all([...this.runners.keys()].map((name) => this.stopRunner(name)));
     await this.metricsServer?.server.close();
     this.metricsServer = undefined;
+    if (requestStatsEnabled()) logRequestCounts(this.deps.logger, this.datastore);
   }
 }

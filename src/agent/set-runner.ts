@@ -16,10 +16,12 @@ import {
   type RecentDeletions,
 } from "../reconcile/pass.js";
 import { BurstDetector } from "../watch/burst.js";
-import { cursorAt, readChangeLog } from "../watch/changelog.js";
+import { cursorAt } from "../watch/changelog.js";
+import type { NotificationHealth } from "../watch/notifications.js";
 import type { FileEvent } from "../watch/watcher.js";
 import { compareKeys } from "../scan/entry.js";
-import { objectKeyToEntryKey } from "../scan/keys.js";
+import { IncomingChanges, KEYS_BEFORE_FULL_PASS } from "./incoming.js";
+import { jittered } from "./jitter.js";
 import { RootWatch } from "./root-watch.js";
 import type { SetEvents } from "./set-events.js";
 
@@ -42,13 +44,13 @@ export interface SetRunnerDeps {
   onProblems?: (problems: PassProblems) => void;
   /** Passes, applied changes and the notification stream, for metrics and hooks. */
   events: SetEvents;
+  /** Called when the health of a lightweight set's bucket notifications changes. */
+  onNotifications?: (health: NotificationHealth) => void;
 }
 
 const MAX_BACKOFF_MS = 60_000;
 /** Pending paths handled in one lightweight batch. */
 const BATCH_LIMIT = 5000;
-/** From this many changed keys on, a full pass (a listing) is cheaper than looking each key up. */
-const KEYS_BEFORE_FULL_PASS = 500;
 /**
  * Local deletions are acted on only once no deletion event came for this long, so an `rm -rf` reaches one
  * pass whole, where the deletion guard can judge it, instead of a few files at a time. A set whose files
@@ -56,16 +58,10 @@ const KEYS_BEFORE_FULL_PASS = 500;
  */
 const DELETIONS_SETTLE_MS = 500;
 const DELETIONS_SETTLE_MAX_MS = 5000;
-/** Notifications arriving within this window are synced together. */
-const REMOTE_BATCH_MS = 50;
 /** Quiet time after a burst before the follow-up full pass. */
 const BURST_QUIET_MS = 1000;
 /** How often the set root is looked at, so a missing or replaced root is watched again soon after it is back. */
 const ROOT_CHECK_MS = 5000;
-
-function jittered(ms: number): number {
-  return Math.round(ms * (0.9 + Math.random() * 0.2));
-}
 
 /** Whether an error means the datastore could not be reached (as opposed to a bug or a bad file). */
 function isOutage(error: unknown): boolean {
@@ -77,8 +73,9 @@ function isOutage(error: unknown): boolean {
 
 /**
  * Runs one set: passes never overlap (one queue per set); heavyweight sets pass on their interval;
- * lightweight sets also follow file events (debounced into the durable pending table) and the change log,
- * with a full pass on start, after a burst, on a watcher error and every safety interval.
+ * lightweight sets also follow file events (debounced into the durable pending table), bucket notifications
+ * and the change log (IncomingChanges), with a full pass on start, after a burst, on a watcher error and
+ * every safety interval.
  */
 export class SetRunner {
   private queue: Promise<void> = Promise.resolve();
@@ -92,16 +89,11 @@ export class SetRunner {
   private burst: BurstDetector;
   private backoffMs = 0;
   private fullPassQueued = false;
-  private logCursor?: string;
-  private listener?: { close(): void };
-  private listenBackoffMs = 0;
-  private remoteKeys = new Set<string>();
-  private remoteTimer?: NodeJS.Timeout;
+  private incoming?: IncomingChanges;
   /** Deletions by keys and subtree passes since the last full pass, for the deletion guard. */
   private recentDeletions: RecentDeletions = { local: 0, remote: 0 };
   private lastDeletionEventAt = 0;
   private settlingSince?: number;
-  private remoteBatchRunning = false;
   private readonly logger: Logger;
 
   constructor(private readonly deps: SetRunnerDeps) {
@@ -133,11 +125,27 @@ export class SetRunner {
 
   async start(): Promise<void> {
     await this.root.start();
-    if (this.deps.set.method === "lightweight") this.listen();
+    if (this.deps.set.method === "lightweight") {
+      const { config, set, journal, datastore } = this.deps;
+      this.incoming = new IncomingChanges({
+        config,
+        set,
+        journal,
+        datastore,
+        logger: this.logger,
+        enqueue: (task) => this.enqueue(task),
+        syncKeys: (keys, reason) => this.runScoped({ kind: "keys", keys }, reason),
+        requestFullPass: (reason) => this.requestFullPass(reason),
+        onHealth: (health) => {
+          this.deps.events.notificationStream(health === "healthy");
+          this.deps.onNotifications?.(health);
+        },
+      });
+      this.incoming.start();
+    }
     this.requestFullPass("start");
     this.every(ROOT_CHECK_MS, () => void this.root.check());
     if (this.deps.set.method === "lightweight") {
-      this.every(this.deps.set.pollIntervalMs, () => this.enqueue(() => this.pollChangeLog()));
       this.every(this.deps.set.safetyIntervalMs, () => this.requestFullPass("safety interval"));
     } else {
       this.every(this.deps.set.intervalMs, () => this.requestFullPass("interval"));
@@ -150,66 +158,9 @@ export class SetRunner {
     for (const timer of this.timers) clearTimeout(timer);
     clearTimeout(this.flushTimer);
     clearTimeout(this.burstTimer);
-    clearTimeout(this.remoteTimer);
-    this.listener?.close();
+    this.incoming?.stop();
     await this.root.stop();
     await this.queue;
-  }
-
-  /**
-   * Follows the bucket's notifications for the set's prefix: the fast incoming path. Objects this machine
-   * already has (its own uploads, by ETag) are skipped; the rest are synced in small batches. The stream is
-   * best effort, so a break only means a reconnect with backoff; the change-log poll covers the gap.
-   */
-  private listen() {
-    const { datastore, set, journal } = this.deps;
-    this.listener = datastore.listen(
-      set.prefix,
-      (objectKey, etag) => {
-        this.listenBackoffMs = 0;
-        const mapped = objectKeyToEntryKey(set.prefix, objectKey);
-        if ("refused" in mapped) return;
-        if (etag && journal.getFile(set.name, mapped.key)?.remoteEtag === etag) return;
-        this.remoteKeys.add(mapped.key);
-        this.scheduleRemoteBatch();
-      },
-      (error) => {
-        if (this.stopped) return;
-        this.deps.events.notificationStream(false);
-        this.listenBackoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1000, this.listenBackoffMs * 2));
-        this.logger.debug(`bucket notifications interrupted (${error.message}); reconnecting`);
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          if (!this.stopped) this.listen();
-        }, this.listenBackoffMs);
-        this.timers.add(timer);
-      },
-    );
-    this.deps.events.notificationStream(true);
-  }
-
-  /**
-   * Hands the notified keys over once the previous batch is done, so a stream of notifications during a
-   * burst collects into large batches (and then into one full pass) instead of many small lookups.
-   */
-  private scheduleRemoteBatch() {
-    this.remoteTimer ??= setTimeout(() => {
-      this.remoteTimer = undefined;
-      if (this.remoteBatchRunning) {
-        this.scheduleRemoteBatch();
-        return;
-      }
-      const keys = [...this.remoteKeys];
-      this.remoteKeys.clear();
-      if (keys.length >= KEYS_BEFORE_FULL_PASS) {
-        this.requestFullPass(`${keys.length} remote changes at once`);
-        return;
-      }
-      this.remoteBatchRunning = true;
-      void this.enqueue(() => this.runScoped({ kind: "keys", keys }, "bucket notification")).finally(
-        () => (this.remoteBatchRunning = false),
-      );
-    }, REMOTE_BATCH_MS);
   }
 
   private every(intervalMs: number, fn: () => void) {
@@ -270,8 +221,9 @@ export class SetRunner {
       }
       const started = Date.now();
       await this.runScoped({ kind: "full" }, reason);
-      this.logCursor = cursorAt(this.deps.set.name, started);
-      this.deps.journal.updateSetState(this.deps.set.name, { lastLogKey: this.logCursor });
+      const cursor = cursorAt(this.deps.set.name, started);
+      this.incoming?.setCursor(cursor);
+      this.deps.journal.updateSetState(this.deps.set.name, { lastLogKey: cursor });
     });
   }
 
@@ -417,30 +369,6 @@ export class SetRunner {
         this.flushTimer = undefined;
         void this.enqueue(() => this.flushPending());
       }, set.debounceMs);
-    }
-  }
-
-  private async pollChangeLog() {
-    const { journal, datastore, set, config } = this.deps;
-    this.logCursor ??= journal.getSetState(set.name).lastLogKey ?? cursorAt(set.name, Date.now());
-    const batch = await readChangeLog(
-      datastore,
-      journal,
-      set.name,
-      config.machine,
-      this.logCursor,
-      config.clockSkewMs,
-    );
-    if (batch.paths.length >= KEYS_BEFORE_FULL_PASS)
-      this.requestFullPass(`${batch.paths.length} remote changes at once`);
-    else if (batch.paths.length > 0) await this.runScoped({ kind: "keys", keys: batch.paths }, "change log");
-    journal.transaction(() => {
-      for (const record of batch.records) journal.markLogApplied(set.name, record);
-    });
-    if (batch.cursor) {
-      this.logCursor = batch.cursor;
-      journal.updateSetState(set.name, { lastLogKey: batch.cursor });
-      journal.pruneAppliedLog(set.name, cursorAt(set.name, Date.now() - config.logRetentionMs));
     }
   }
 }

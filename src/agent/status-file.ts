@@ -1,12 +1,17 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { NotificationHealth } from "../watch/notifications.js";
 
 /** What the running agent publishes for `fedsync status` (a file in the state dir, replaced atomically). */
 export interface AgentStatus {
   pid: number;
   startedAt: number;
   updatedAt: number;
-  sets: Record<string, { state: string; lastPassMs?: number; problems?: SetProblems }>;
+  /** Per set: its one-line state and, for a lightweight set, the health of its bucket notifications. */
+  sets: Record<
+    string,
+    { state: string; notifications?: NotificationHealth; lastPassMs?: number; problems?: SetProblems }
+  >;
 }
 
 /** Entries the last full pass of a set could not sync (skipped, each logged once), and the last of them. */

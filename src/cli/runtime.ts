@@ -2,6 +2,7 @@ import type { Config } from "../config/index.js";
 import { createMinioDatastore } from "../datastore/index.js";
 import type { Datastore } from "../datastore/types.js";
 import { DatastoreError } from "../datastore/errors.js";
+import { logRequestCounts, requestStatsEnabled } from "../datastore/request-stats.js";
 import { Journal } from "../journal/journal.js";
 import { acquireStateLock } from "../journal/lock.js";
 import { createLogger, type Logger, type LoggerOptions } from "../log/index.js";
@@ -20,9 +21,6 @@ export interface Runtime {
   datastore: Datastore;
   close(): void;
 }
-
-/** Set to 1 to have a command log the S3 requests it made, by operation, when it ends (for benchmarks). */
-const REQUEST_STATS_ENV = "FEDSYNC_REQUEST_STATS";
 
 /** Config, logger, the locked journal and a reachable datastore: what sync needs. */
 export async function openRuntime(
@@ -48,11 +46,7 @@ export async function openRuntime(
     journal,
     datastore,
     close() {
-      if (process.env[REQUEST_STATS_ENV] === "1") {
-        const requests = datastore.requestCounts();
-        const total = Object.values(requests).reduce((sum, count) => sum + count, 0);
-        logger.info("datastore requests", { requests, total });
-      }
+      if (requestStatsEnabled()) logRequestCounts(logger, datastore);
       journal.close();
       lock.release();
     },

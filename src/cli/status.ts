@@ -13,6 +13,8 @@ export interface SetStatus {
   method: string;
   path: string;
   state: string;
+  /** Lightweight sets while the agent runs: healthy, reconnecting or unsupported. */
+  notifications?: string;
   files: number;
   pending: number;
   conflicts: number;
@@ -60,6 +62,7 @@ export async function statusCommand(options: GlobalOptions & { json?: boolean })
         method: set.method,
         path: set.path,
         state: agent?.sets[set.name]?.state ?? "agent not running",
+        notifications: agent?.sets[set.name]?.notifications,
         files: journal.countFiles(set.name),
         pending: journal.countPending(set.name),
         conflicts: journal.listConflicts(set.name).length,
@@ -93,9 +96,10 @@ export async function statusCommand(options: GlobalOptions & { json?: boolean })
       const last = s.lastPass
         ? `${formatAgo(Date.parse(s.lastPass))} in ${s.lastPassSeconds?.toFixed(1)} s`
         : "never";
+      const notifications = s.notifications ? `; bucket notifications ${s.notifications}` : "";
       const problems = s.problems ? `; ${s.problems} not synced (last: ${s.lastProblem})` : "";
       process.stdout.write(
-        `${s.name} (${s.method}, ${s.path}): ${s.state}; ${s.files} files; last pass ${last}; ` +
+        `${s.name} (${s.method}, ${s.path}): ${s.state}${notifications}; ${s.files} files; last pass ${last}; ` +
           `${s.pending} pending; ${s.conflicts} conflicts${problems}${s.lastError ? `; last error: ${s.lastError}` : ""}\n`,
       );
       for (const m of s.machines) {

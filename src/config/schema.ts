@@ -161,7 +161,7 @@ const setSchema = z
     deletions: z.enum(["propagate", "keep"]).prefault("propagate"),
     conflicts: z.enum(["keep-both", "newest-wins"]).prefault("keep-both"),
     max_delete: maxDelete,
-    debounce: duration("250ms", { allowZero: true, timer: true }),
+    debounce: duration("50ms", { allowZero: true, timer: true }),
     poll_interval: duration("2s", { timer: true }),
     safety_interval: duration("10m", { timer: true }),
     burst_threshold: integer(1, 1_000_000, 1000),

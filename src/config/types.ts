@@ -40,7 +40,7 @@ export interface SetConfig {
   conflicts: ConflictPolicy;
   /** Deletion guard: a fraction in (0, 1]; 0.5 for "50%". */
   maxDelete: number;
-  /** Lightweight: debounce of watcher events, ms (default 250). */
+  /** Lightweight: debounce of watcher events, ms (default 50). */
   debounceMs: number;
   /** Lightweight: change-log poll interval, ms (default 2s). */
   pollIntervalMs: number;

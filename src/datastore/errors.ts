@@ -1,5 +1,13 @@
 export type DatastoreErrorKind =
-  "auth" | "no-bucket" | "unreachable" | "tls" | "precondition" | "not-found" | "other";
+  | "auth"
+  | "no-bucket"
+  | "unreachable"
+  | "tls"
+  | "precondition"
+  | "not-found"
+  /** The server does not offer the operation (bucket notifications on plain S3). */
+  | "unsupported"
+  | "other";
 
 /** A datastore failure with a kind the engine can act on and a message safe to log (no secrets). */
 export class DatastoreError extends Error {

@@ -1,4 +1,4 @@
-export type { Datastore, ListOptions, ObjectInfo, PutCondition } from "./types.js";
+export type { BucketEvent, Datastore, ListOptions, ObjectInfo, PutCondition } from "./types.js";
 export { DatastoreError, NotFoundError, PreconditionFailedError, type DatastoreErrorKind } from "./errors.js";
 export { BodySizeError } from "./chunks.js";
 export { createMinioDatastore, type MinioDatastoreOptions } from "./minio.js";
@@ -15,3 +15,4 @@ export {
   type MetaRecord,
   type TombstoneMeta,
 } from "./metadata.js";
+export { eventKeyCandidates } from "./event-stream.js";

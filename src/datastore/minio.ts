@@ -29,10 +29,12 @@ import {
   userMetadataFrom,
   type ListPage,
 } from "./responses.js";
+import { followEventStream, listenQueryParams } from "./listen.js";
 import { createTransport } from "./transport.js";
 import type {
   BucketVersioning,
   Datastore,
+  ListenHandlers,
   ListOptions,
   ObjectInfo,
   ObjectVersion,
@@ -590,34 +592,15 @@ class MinioDatastore implements Datastore {
     });
   }
 
-  listen(
-    prefix: string,
-    onKey: (key: string, etag: string | undefined) => void,
-    onError: (error: Error) => void,
-  ): { close(): void } {
-    const poller = this.client.listenBucketNotification(this.bucket, prefix, "", [
-      "s3:ObjectCreated:*",
-      "s3:ObjectRemoved:*",
-    ]);
-    let closed = false;
-    poller.on("notification", (event: unknown) => {
-      const object = (event as { s3?: { object?: { key?: unknown; eTag?: unknown } } }).s3?.object;
-      const etag = typeof object?.eTag === "string" ? object.eTag.replace(/"/g, "") : undefined;
-      // Keys arrive form-encoded, as in S3 event records.
-      if (typeof object?.key === "string") onKey(decodeURIComponent(object.key.replace(/\+/g, " ")), etag);
+  listen(prefix: string, handlers: ListenHandlers): { close(): void } {
+    const query = listenQueryParams(prefix)
+      .map(([name, value]) => `${name}=${queryEscape(value)}`)
+      .sort()
+      .join("&");
+    return followEventStream(this.request({ method: "GET", query }), handlers, {
+      bucket: this.bucket,
+      fail: (error) => this.fail(error, "listen for bucket notifications"),
     });
-    poller.on("error", (error: unknown) => {
-      if (closed) return;
-      closed = true;
-      poller.stop();
-      onError(this.fail(error, "listen for bucket notifications"));
-    });
-    return {
-      close() {
-        closed = true;
-        poller.stop();
-      },
-    };
   }
 
   requestCounts(): Record<string, number> {

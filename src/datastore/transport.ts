@@ -49,6 +49,7 @@ export function operationName(method: string, path: string, bucket: string, virt
   if (hasParam(query, "delete") && verb === "POST") return "DeleteObjects";
   if (hasParam(query, "location")) return "GetBucketLocation";
   if (query.get("list-type") === "2") return "ListObjectsV2";
+  if (hasParam(query, "events") && verb === "GET") return "ListenBucketNotification";
   switch (verb) {
     case "GET":
       return hasKey ? "GetObject" : "ListObjects";

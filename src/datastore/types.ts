@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { DatastoreError } from "./errors.js";
 
 /** An object as a listing or a stat returns it. Keys are full object keys. */
 export interface ObjectInfo {
@@ -49,6 +50,26 @@ export interface ListOptions {
   delimiter?: boolean;
 }
 
+/** One object event of a notification stream. */
+export interface BucketEvent {
+  /** The object key exactly as the server wrote it: untrusted, to be validated like a listed key. */
+  key: string;
+  removed: boolean;
+  /** ETag (without quotes) of the object created; absent for a removal. */
+  etag?: string;
+  /** User metadata of the object created, keys as in ObjectInfo.metadata; untrusted like the key. */
+  metadata?: Record<string, string>;
+}
+
+export interface ListenHandlers {
+  /** The server accepted the subscription: changes from now on are reported. */
+  onOpen(): void;
+  /** The events of one read from the stream, in the server's order. */
+  onEvents(events: BucketEvent[]): void;
+  /** Once, when the stream is over; never after close(). */
+  onClose(error: DatastoreError): void;
+}
+
 /**
  * The datastore seam: everything the engine needs from a bucket. The MinIO implementation is the only one;
  * the engine never imports the minio client.
@@ -87,14 +108,11 @@ export interface Datastore {
   deleteIfCurrent(key: string, expected: ObjectInfo): Promise<void>;
   /**
    * Follows object creations and removals under `prefix` as the server reports them (MinIO's
-   * ListenBucketNotification). Best effort: nothing is replayed, and `onError` is called once when the stream
-   * breaks, after which the caller decides whether to listen again.
+   * ListenBucketNotification). Best effort: nothing is replayed. `onClose` is called once when the stream
+   * ends, breaks, goes silent or is refused (kind `unsupported` when the server has no such API, `auth` when
+   * the credentials may not use it), after which the caller decides whether to listen again.
    */
-  listen(
-    prefix: string,
-    onKey: (key: string, etag: string | undefined) => void,
-    onError: (error: Error) => void,
-  ): { close(): void };
+  listen(prefix: string, handlers: ListenHandlers): { close(): void };
   /** Whether the bucket keeps object versions. */
   versioning(): Promise<BucketVersioning>;
   /**

@@ -211,6 +211,8 @@ const KEY_LOOKUP_BATCH = 64;
 async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
   const { set, journal, datastore } = deps;
   const joined: Joined = { key };
+  const object = datastore.stat(entryKeyToObjectKey(set.prefix, key));
+  object.catch(() => undefined);
   const local = await statEntry(set.path, key);
   const overflow = local && "type" in local && local.key === key ? objectKeyOverflow(set.prefix, key) : null;
   if (local && overflow !== null)
@@ -219,11 +221,15 @@ async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
   else if (local && local.key === key) joined.local = { key, entry: local };
   const row = journal.getFile(set.name, key);
   if (row) joined.row = { ...row, key };
-  const info = await datastore.stat(entryKeyToObjectKey(set.prefix, key));
+  // A local entry the journal does not know is looked up among the tombstones too (deleted elsewhere while
+  // this machine had no record?), at the same time as the object: that is the path of every new file.
+  const tombstone = joined.local?.entry && !row ? datastore.stat(tombstonePrefix(set.name) + key) : undefined;
+  tombstone?.catch(() => undefined);
+  const info = await object;
   if (info) joined.remote = { key, info };
-  if (joined.local?.entry && !row && !info) {
-    const tombstone = await datastore.stat(tombstonePrefix(set.name) + key);
-    if (tombstone) joined.tombstone = { key, info: tombstone };
+  else if (tombstone) {
+    const mark = await tombstone;
+    if (mark) joined.tombstone = { key, info: mark };
   }
   return joined;
 }

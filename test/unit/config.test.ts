@@ -75,7 +75,7 @@ const SET_DEFAULTS: Omit<SetConfig, "name" | "path" | "prefix"> = {
   deletions: "propagate",
   conflicts: "keep-both",
   maxDelete: 0.5,
-  debounceMs: 250,
+  debounceMs: 50,
   pollIntervalMs: 2_000,
   safetyIntervalMs: 600_000,
   burstThreshold: 1000,
@@ -728,7 +728,7 @@ test("the resolved config uses the file's names and formats, reads back the same
   assert.ok(!text.includes(SECRET));
   assert.equal(resolved.state_dir, config.stateDir);
   assert.equal(resolved.offline_after, "1h");
-  assert.equal((resolved.sets as Record<string, unknown>[])[1]!.debounce, "250ms");
+  assert.equal((resolved.sets as Record<string, unknown>[])[1]!.debounce, "50ms");
   assert.equal(exactDuration(90_000), "90s");
   assert.equal(exactDuration(86_400_000), "1d");
   assert.deepEqual(parseConfigText(stringify(resolved), config.source, ENV), config);

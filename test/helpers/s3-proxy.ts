@@ -1,0 +1,95 @@
+import { createServer, request as httpRequest, type ServerResponse } from "node:http";
+import { freePort, type MinioServer } from "./minio.js";
+
+/**
+ * What the proxy does with bucket notification requests (GET with `events=`); everything else is passed to
+ * the MinIO server untouched.
+ * - `pass`: streamed through as it arrives;
+ * - `refuse`: 503 SlowDown, as a server in trouble answers;
+ * - `unsupported`: 501 NotImplemented, as S3 servers without the listen API answer;
+ * - `listing`: 200 with a ListBucketResult, as a server that ignores the unknown parameters answers;
+ * - `hold`: never answered, like a server that holds its stream back;
+ * - `freeze`: streamed through until the headers, then nothing more (a connection that died silently).
+ */
+export type ListenMode = "pass" | "refuse" | "unsupported" | "listing" | "hold" | "freeze";
+
+export interface S3Proxy {
+  endpoint: string;
+  listenMode: ListenMode;
+  /** Notification requests received so far. */
+  readonly listenRequests: number;
+  /** Ends every notification stream in progress, as a dropped connection would. */
+  cutListeners(): void;
+  close(): void;
+}
+
+function xmlError(response: ServerResponse, status: number, code: string, message: string) {
+  response.writeHead(status, { "content-type": "application/xml" });
+  response.end(
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+  );
+}
+
+/** An HTTP front for a test MinIO server that can break, refuse or freeze its notification streams. */
+export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
+  const listeners = new Set<ServerResponse>();
+  let listenRequests = 0;
+  const proxy: S3Proxy = {
+    endpoint: "",
+    listenMode: "pass",
+    get listenRequests() {
+      return listenRequests;
+    },
+    cutListeners() {
+      for (const response of listeners) response.destroy();
+      listeners.clear();
+    },
+    close() {
+      proxy.cutListeners();
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+  const server = createServer((request, response) => {
+    const isListen = request.method === "GET" && /[?&]events=/.test(request.url ?? "");
+    if (isListen) {
+      listenRequests++;
+      const mode = proxy.listenMode;
+      if (mode === "refuse") return xmlError(response, 503, "SlowDown", "Please reduce your request rate.");
+      if (mode === "unsupported") return xmlError(response, 501, "NotImplemented", "Not implemented.");
+      if (mode === "listing") {
+        response.writeHead(200, { "content-type": "application/xml" });
+        response.end(
+          '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name></ListBucketResult>',
+        );
+        return;
+      }
+      listeners.add(response);
+      response.on("close", () => listeners.delete(response));
+      if (mode === "hold") return;
+    }
+    const frozen = isListen && proxy.listenMode === "freeze";
+    const upstream = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: minio.port,
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+      },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        response.flushHeaders();
+        if (frozen) return;
+        answer.pipe(response);
+      },
+    );
+    upstream.on("error", () => response.destroy());
+    response.on("close", () => upstream.destroy());
+    request.pipe(upstream);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  proxy.endpoint = `http://127.0.0.1:${port}`;
+  return proxy;
+}
