@@ -75,7 +75,8 @@ describe("metrics of running agents, scraped over HTTP", () => {
     const other = await fetch(`http://${listenA}/`);
     assert.equal(other.status, 404);
     await other.text();
-    const text = await scrape(listenA);
+    // The stream counts as up once the server answered the listen request.
+    const text = await scrapeUntil(listenA, 'fedsync_notification_stream_up{set="web"}', (v) => v === 1);
     assert.match(text, /^fedsync_build_info\{version="[^"]+",node_version="v\d+\.\d+\.\d+"\} 1$/m);
     assert.equal(sample(text, 'fedsync_notification_stream_up{set="web"}'), 1);
     assert.equal(sample(text, 'fedsync_full_pass_interval_seconds{set="web"}'), 600);
