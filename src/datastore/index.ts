@@ -1,5 +1,18 @@
-export type { Datastore, ListOptions, ObjectInfo, PutCondition } from "./types.js";
-export { DatastoreError, NotFoundError, PreconditionFailedError, type DatastoreErrorKind } from "./errors.js";
+export type {
+  BucketVersioning,
+  Datastore,
+  ListOptions,
+  ObjectInfo,
+  PutCondition,
+  ServerClock,
+} from "./types.js";
+export {
+  DatastoreError,
+  isDatastoreUnusable,
+  NotFoundError,
+  PreconditionFailedError,
+  type DatastoreErrorKind,
+} from "./errors.js";
 export { BodySizeError } from "./chunks.js";
 export { createMinioDatastore, type MinioDatastoreOptions } from "./minio.js";
 export {

@@ -22,6 +22,14 @@ export interface ObjectVersion extends ObjectInfo {
   deleteMarker: boolean;
 }
 
+/** How far the server's clock is from this machine's, as measured on the latest answer. */
+export interface ServerClock {
+  /** Server time minus local time. */
+  offsetMs: number;
+  /** The true offset lies within offsetMs ± uncertaintyMs (the Date header's one-second steps, the round trip). */
+  uncertaintyMs: number;
+}
+
 /** A bucket's versioning state; a suspended bucket still holds the versions made while it was enabled. */
 export type BucketVersioning = "enabled" | "suspended" | "off";
 
@@ -84,6 +92,13 @@ export interface Datastore {
     onKey: (key: string, etag: string | undefined) => void,
     onError: (error: Error) => void,
   ): { close(): void };
+  /**
+   * Whether the server offers MinIO's bucket notification stream (ListenBucketNotification); fails with a
+   * DatastoreError when the request is refused.
+   */
+  notificationsAvailable(): Promise<boolean>;
+  /** The server's clock against this machine's, from the Date header of the latest answer, if any came. */
+  serverClock(): ServerClock | undefined;
   /** Whether the bucket keeps object versions. */
   versioning(): Promise<BucketVersioning>;
   /**
