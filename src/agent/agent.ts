@@ -5,6 +5,7 @@ import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { registerSecret, type Logger } from "../log/index.js";
 import { FEDSYNC_VERSION } from "../version.js";
+import { Backoff, isDatastoreTrouble, troubleLabel, troubleLine } from "./backoff.js";
 import type { Notifier } from "./notify.js";
 import { SetRunner, type Health } from "./set-runner.js";
 import { writeAgentStatus, type AgentStatus } from "./status-file.js";
@@ -33,7 +34,12 @@ export class Agent {
   private tickTimer?: NodeJS.Timeout;
   private watchdogTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
+  /** What keeps the agent from the datastore (troubleLabel), while that lasts. */
   private outage?: string;
+  /** Agent-wide state while it is not yet running its sets (waiting for the datastore). */
+  private startupState?: string;
+  private stopRequested = false;
+  private wakeStart?: () => void;
 
   constructor(private readonly deps: AgentDeps) {
     this.config = deps.config;
@@ -42,10 +48,9 @@ export class Agent {
 
   private readonly health: Health = {
     down: (error) => {
-      const message = error instanceof Error ? error.message : String(error);
-      if (this.outage === undefined)
-        this.deps.logger.error(`datastore down: ${message}; retrying with backoff`);
-      this.outage = message;
+      const label = troubleLabel(error);
+      if (this.outage !== label) this.deps.logger.error(troubleLine(error));
+      this.outage = label;
     },
     up: () => {
       if (this.outage === undefined) return;
@@ -54,14 +59,12 @@ export class Agent {
     },
   };
 
+  /**
+   * Waits until the datastore accepts a request (1 s, doubling to 60 s, between tries), then starts every
+   * set and reports READY=1. Returns early, without READY=1, when stop() is called meanwhile.
+   */
   async start(): Promise<void> {
     const { logger, notifier } = this.deps;
-    try {
-      await this.datastore.check();
-    } catch (error) {
-      this.health.down(error);
-    }
-    for (const set of this.config.sets) await this.startRunner(set.name);
     this.tickTimer = setInterval(() => (this.lastTick = Date.now()), TICK_MS);
     const watchdogMs = notifier.watchdogIntervalMs();
     if (watchdogMs !== undefined) {
@@ -69,6 +72,8 @@ export class Agent {
         if (Date.now() - this.lastTick < Math.max(3 * TICK_MS, watchdogMs)) notifier.watchdog();
       }, watchdogMs);
     }
+    if (!(await this.waitForAccess())) return;
+    for (const set of this.config.sets) await this.startRunner(set.name);
     notifier.ready();
     logger.info(
       `fedsync ${FEDSYNC_VERSION} ready: machine ${this.config.machine}, ${this.config.sets.length} set(s)`,
@@ -77,6 +82,35 @@ export class Agent {
       },
     );
     this.publishStatus();
+  }
+
+  /** True once the datastore answered; false when stopped first. */
+  private async waitForAccess(): Promise<boolean> {
+    const backoff = new Backoff();
+    while (!this.stopRequested) {
+      try {
+        await this.datastore.check();
+        this.health.up();
+        this.startupState = undefined;
+        return true;
+      } catch (error) {
+        if (!isDatastoreTrouble(error)) throw error;
+        this.health.down(error);
+        const delayMs = backoff.next();
+        this.startupState = `waiting for the datastore: ${troubleLabel(error)}; retrying in ${delayMs / 1000}s`;
+        this.deps.logger.debug(`access check failed; retrying in ${delayMs / 1000} s`);
+        this.publishStatus();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          this.wakeStart = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeStart = undefined;
+      }
+    }
+    return false;
   }
 
   private async startRunner(name: string) {
@@ -106,12 +140,13 @@ export class Agent {
 
   private publishStatus() {
     const parts = [...this.states].map(([set, state]) => `${set}: ${state}`);
-    const line = (this.outage ? ["datastore unreachable", ...parts] : parts).join("; ");
-    this.deps.notifier.status(line);
+    const agentState = this.startupState ?? this.outage;
+    this.deps.notifier.status((agentState ? [agentState, ...parts] : parts).join("; "));
     const status: AgentStatus = {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: Date.now(),
+      ...(agentState && { state: agentState }),
       sets: Object.fromEntries([...this.states].map(([set, state]) => [set, { state }])),
     };
     try {
@@ -174,8 +209,15 @@ export class Agent {
     this.publishStatus();
   }
 
+  /** Ends a start() still waiting for the datastore; stop() follows. */
+  cancelStart(): void {
+    this.stopRequested = true;
+    this.wakeStart?.();
+  }
+
   /** SIGTERM: stop scheduling, let in-flight passes finish, then return. */
   async stop(): Promise<void> {
+    this.cancelStart();
     this.deps.notifier.stopping();
     this.deps.logger.info("stopping: finishing the passes in progress");
     clearInterval(this.tickTimer);

@@ -6,6 +6,8 @@ export interface AgentStatus {
   pid: number;
   startedAt: number;
   updatedAt: number;
+  /** Agent-wide trouble, such as waiting for the datastore at start or an outage. */
+  state?: string;
   sets: Record<string, { state: string; lastPassMs?: number }>;
 }
 

@@ -5,12 +5,12 @@ import { join, posix } from "node:path";
 import { pipeline, Readable, Transform } from "node:stream";
 import type { Config, SetConfig } from "../config/types.js";
 import { encodeEntryMeta, encodeTombstoneMeta } from "../datastore/metadata.js";
-import { DatastoreError, PreconditionFailedError } from "../datastore/errors.js";
+import { DatastoreError, isDatastoreUnusable, PreconditionFailedError } from "../datastore/errors.js";
 import type { Datastore } from "../datastore/types.js";
 import { AuditTrail } from "../history/audit.js";
 import type { Journal } from "../journal/journal.js";
 import type { FileRow } from "../journal/types.js";
-import type { Logger } from "../log/index.js";
+import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, keyToRelPath, type LocalEntry } from "../scan/entry.js";
 import { sha256File } from "../scan/hash.js";
 import { entryKeyToObjectKey } from "../scan/keys.js";
@@ -89,7 +89,10 @@ function expectedOf(entry: LocalEntry | undefined): Expected | null {
 export class Executor {
   readonly counts = emptyCounts();
   readonly changes: ChangeRecord[] = [];
-  /** Set when an action found the datastore unreachable: the pass stops starting new work. */
+  /**
+   * Set when an action found the datastore unusable (unreachable, credentials rejected...): the pass stops
+   * starting new work and reports this one error instead of one per action.
+   */
   outage?: DatastoreError;
   private readonly isRoot = process.getuid?.() === 0;
   private readonly audit: AuditTrail;
@@ -136,9 +139,12 @@ export class Executor {
   }
 
   private fail(key: string, kind: string, error: unknown) {
-    if (error instanceof DatastoreError && error.kind === "unreachable") this.outage ??= error;
+    if (isDatastoreUnusable(error)) {
+      this.outage ??= error;
+      return;
+    }
     if (error instanceof PreconditionFailedError) {
-      this.deps.logger.info("another machine wrote it first; reconciling next pass", {
+      this.deps.logger.debug("another machine wrote it first; reconciling next pass", {
         path: key,
         action: kind,
       });
@@ -221,7 +227,7 @@ export class Executor {
     this.deps.journal.putFile(
       this.rowFor(item.key, entry, local?.sha256 ?? null, { etag: null, lastModified: null }),
     );
-    this.deps.logger.info("kept locally although deleted elsewhere (deletions: keep)", { path: item.key });
+    this.deps.logger.debug("kept locally although deleted elsewhere (deletions: keep)", { path: item.key });
   }
 
   /** Publishes the local entry at `key` (the item's own key, or a conflict copy). */
@@ -284,12 +290,27 @@ export class Executor {
 
   private ownership(remoteOwner: string | undefined, remoteGroup: string | undefined): Ownership {
     if (!this.isRoot) return {};
-    const owner = this.deps.set.owner ?? remoteOwner;
-    const group = this.deps.set.group ?? remoteGroup;
-    return {
-      uid: owner === undefined ? undefined : this.deps.owners.uid(owner),
-      gid: group === undefined ? undefined : this.deps.owners.gid(group),
-    };
+    const { owner: forcedOwner, group: forcedGroup } = this.deps.set;
+    const ownerName = forcedOwner ?? remoteOwner;
+    const groupName = forcedGroup ?? remoteGroup;
+    const uid = ownerName === undefined ? undefined : this.deps.owners.uid(ownerName);
+    const gid = groupName === undefined ? undefined : this.deps.owners.gid(groupName);
+    // A remote owner unknown here is normal (the file keeps the agent's); a configured one is not.
+    for (const [what, name, id] of [
+      ["owner", forcedOwner, uid],
+      ["group", forcedGroup, gid],
+    ] as const) {
+      if (name !== undefined && id === undefined) {
+        logOnce(
+          this.deps.logger,
+          `unknown-${what}:${this.deps.set.name}:${name}`,
+          "warn",
+          `the set's ${what} ${name} is unknown on this machine; files are written with the agent's ${what}`,
+          { [what]: name },
+        );
+      }
+    }
+    return { uid, gid };
   }
 
   /** Brings the remote version of `item` to local `key`, replacing `replacing` (the entry planned against). */
@@ -365,7 +386,7 @@ export class Executor {
     const objectKey = this.objectKey(item.key);
     const current = await this.deps.datastore.stat(objectKey);
     if (current && current.etag !== row.remoteEtag) {
-      this.deps.logger.info("changed remotely since the listing; not deleted, reconciling next pass", {
+      this.deps.logger.debug("changed remotely since the listing; not deleted, reconciling next pass", {
         path: item.key,
       });
       this.counts.skipped++;
