@@ -1,5 +1,5 @@
 export { ConfigError, type ConfigIssue } from "./errors.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { DEFAULT_CONFIG_PATH, loadConfig, parseConfigText, resolveConfigPath } from "./load.js";
-export { SECRET_ENV } from "./schema.js";
+export { MACHINE_NAME, SECRET_ENV } from "./schema.js";
 export type * from "./types.js";

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { posix } from "node:path";
 import picomatch from "picomatch";
 import * as z from "zod";
+import { accountProblem, type AccountDatabase } from "./accounts.js";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
@@ -11,7 +12,7 @@ export const SECRET_ENV = "FEDSYNC_SECRET_ACCESS_KEY";
 /** Timers above 2^31-1 ms fire at once in Node, so timer durations stop at a round 24 days. */
 const MAX_TIMER_MS = 24 * 86_400_000;
 const DURATION_ERROR = "expected a duration like 30s, 2m";
-const MACHINE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const MACHINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const SET_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const ACCOUNT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -130,6 +131,14 @@ const listen = z.string().transform((text, ctx) => {
   return port >= 1 && port <= 65535 ? text : invalid(ctx, "expected host:port, like 127.0.0.1:9464");
 });
 
+/** A user or group name the system's name service knows (files, LDAP, sssd...), as getent finds it. */
+function knownAccount(database: AccountDatabase) {
+  return (name: string, ctx: z.core.$RefinementCtx) => {
+    const problem = accountProblem(database, name);
+    return problem === undefined ? name : invalid(ctx, problem);
+  };
+}
+
 const setSchema = z
   .strictObject({
     name: z.string().regex(SET_NAME, {
@@ -140,8 +149,16 @@ const setSchema = z
     prefix: prefix.optional(),
     interval: duration("2m", { timer: true }),
     ignore: z.array(glob).prefault([]),
-    owner: z.string().regex(ACCOUNT, { error: "expected a user name" }).optional(),
-    group: z.string().regex(ACCOUNT, { error: "expected a group name" }).optional(),
+    owner: z
+      .string()
+      .regex(ACCOUNT, { error: "expected a user name" })
+      .transform(knownAccount("passwd"))
+      .optional(),
+    group: z
+      .string()
+      .regex(ACCOUNT, { error: "expected a group name" })
+      .transform(knownAccount("group"))
+      .optional(),
     deletions: z.enum(["propagate", "keep"]).prefault("propagate"),
     conflicts: z.enum(["keep-both", "newest-wins"]).prefault("keep-both"),
     max_delete: maxDelete,
@@ -289,7 +306,7 @@ export function configSchema(env: NodeJS.ProcessEnv) {
     .strictObject({
       machine: z
         .string()
-        .regex(MACHINE, {
+        .regex(MACHINE_NAME, {
           error: 'must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit',
         })
         .prefault(() => hostname()),
