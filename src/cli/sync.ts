@@ -10,19 +10,24 @@ export interface SyncOptions extends GlobalOptions {
   allowMassDelete?: boolean;
 }
 
-/** One line per pass; a guard trip was already logged by the pass itself. */
+/**
+ * One line per pass: at info when it changed something, at error when something failed, at debug when it
+ * changed nothing (the journal still records the pass). A guard trip was already logged by the pass itself.
+ */
 export function logPassSummary(logger: Logger, result: PassResult): void {
   if (result.guardTripped) return;
   const { counts } = result;
+  const changed =
+    counts.uploaded + counts.downloaded + counts.deletedLocal + counts.deletedRemote + counts.conflicts > 0;
   const text =
     `pass ${result.ok ? "complete" : "finished with errors"}: ${counts.uploaded} up, ${counts.downloaded} down, ` +
     `${counts.deletedLocal} deleted here, ${counts.deletedRemote} deleted remotely, ${counts.conflicts} conflicts, ` +
     `${counts.failed} failed, ${formatBytes(counts.bytesUp)} up, ${formatBytes(counts.bytesDown)} down, ` +
     `${(result.durationMs / 1000).toFixed(2)} s`;
-  logger[result.ok ? "info" : "error"](text, {
+  // The figures are in the text, each once; only what it leaves out goes into fields.
+  logger[!result.ok ? "error" : changed ? "info" : "debug"](text, {
     set: result.set,
-    ...counts,
-    durationMs: result.durationMs,
+    skipped: counts.skipped || undefined,
     catchUp: result.catchUp || undefined,
   });
 }

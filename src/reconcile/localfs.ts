@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { shortHash } from "../log/index.js";
 import { keyToRelPath } from "../scan/entry.js";
 
 export const TEMP_PREFIX = ".fedsync-tmp-";
@@ -181,7 +182,7 @@ export async function writeFileAtomic(
     const sha256 = hash.digest("hex");
     if (options.sha256 && sha256 !== options.sha256) {
       throw new Error(
-        `content of ${key} does not match its sha256 (got ${sha256}, expected ${options.sha256})`,
+        `content of ${key} does not match its sha256 (got ${shortHash(sha256)}, expected ${shortHash(options.sha256)})`,
       );
     }
     if (options.size !== undefined && size !== options.size) {
