@@ -70,6 +70,22 @@ function buildProgram(done: (code: number) => void): Command {
       done(await rebuildJournalCommand(globals()));
     });
   program
+    .command("doctor")
+    .description("check the config, secret, datastore, clock, limits and journal; exit 1 if a check fails")
+    .option("--json", "machine-readable output")
+    .action(async (options: { json?: boolean }) => {
+      const { doctorCommand } = await import("./doctor.js");
+      done(await doctorCommand({ ...globals(), ...options }));
+    });
+  program
+    .command("forget-machine")
+    .argument("<name>", "the machine's name (machine: in its config)")
+    .description("remove a retired machine's heartbeats, once it has been offline past offline_after")
+    .action(async (name: string) => {
+      const { forgetMachineCommand } = await import("./forget-machine.js");
+      done(await forgetMachineCommand(name, globals()));
+    });
+  program
     .command("log")
     .description("the changes this machine applied or published, newest first")
     .option("-s, --set <name>", "only this set")
