@@ -39,6 +39,8 @@ export class Agent {
   /** Agent-wide state while it is not yet running its sets (waiting for the datastore). */
   private startupState?: string;
   private stopRequested = false;
+  /** Set once start() has started the sets and reported READY=1. */
+  private running = false;
   private wakeStart?: () => void;
 
   constructor(private readonly deps: AgentDeps) {
@@ -74,6 +76,7 @@ export class Agent {
     }
     if (!(await this.waitForAccess())) return;
     for (const set of this.config.sets) await this.startRunner(set.name);
+    this.running = true;
     notifier.ready();
     logger.info(
       `fedsync ${FEDSYNC_VERSION} ready: machine ${this.config.machine}, ${this.config.sets.length} set(s)`,
@@ -161,7 +164,9 @@ export class Agent {
   /** SIGHUP: re-read the config; keep unchanged sets running, stop removed ones, start new or changed ones. */
   async reload(): Promise<void> {
     const { logger, notifier } = this.deps;
-    notifier.reloading();
+    // Before READY=1 there is nothing to announce: the new config is the one start() goes on with.
+    const announce = this.running;
+    if (announce) notifier.reloading();
     let next: Config;
     try {
       next = loadConfig(this.deps.configPath);
@@ -170,7 +175,7 @@ export class Agent {
       logger.error(
         `reload refused, keeping the running config: ${error instanceof Error ? error.message : String(error)}`,
       );
-      notifier.ready();
+      if (announce) notifier.ready();
       return;
     }
     if (next.stateDir !== this.config.stateDir || next.machine !== this.config.machine) {
@@ -185,6 +190,11 @@ export class Agent {
     const previous = this.config;
     this.config = next;
     if (datastoreChanged) this.datastore = createMinioDatastore(next.datastore);
+    if (!announce) {
+      logger.info(`reloaded ${this.deps.configPath} while waiting for the datastore; trying it now`);
+      this.wakeStart?.();
+      return;
+    }
     for (const [name, runner] of [...this.runners]) {
       const updated = next.sets.find((set) => set.name === name);
       if (updated && !globalsChanged && isDeepStrictEqual(updated, runner.set)) continue;

@@ -31,7 +31,7 @@ describe("fedsync run before the datastore answers, and without the sd-notify bi
       }),
     );
 
-  test("a wrong secret: no READY=1, one line naming the access key, retries 1 s, 2 s, 4 s apart", async () => {
+  test("a wrong secret: no READY=1, one line naming the access key, retries 1 s, 2 s, 4 s apart; a reload with the right one starts it", async () => {
     listener = await startNotifyListener();
     const wrongSecret = "wrong-secret-VALUE-0987654321";
     const wrongFile = join(fed.dir, "wrong-secret");
@@ -77,6 +77,15 @@ describe("fedsync run before the datastore answers, and without the sd-notify bi
       );
       assert.doesNotMatch(agent.output, /datastore down|pass failed|ready/);
       for (const secret of [wrongSecret, fed.minio.secretKey]) assert.ok(!agent.output.includes(secret));
+
+      // The secret fixed and the config reloaded: the next try goes through, the sets start, READY=1.
+      a.writeConfig();
+      agent.child.kill("SIGHUP");
+      await listener.waitFor((m) => m.includes("READY=1"), 30_000);
+      await agent.waitForLog(/ ready: machine machine-a, 2 set\(s\)/);
+      assert.match(agent.output, /reloaded .* while waiting for the datastore; trying it now/);
+      assert.match(agent.output, /datastore up again/);
+      assert.equal(listener.messages.filter((m) => m.startsWith("RELOADING=1")).length, 0);
 
       assert.equal(await agent.stop(), 0);
       assert.ok(listener.messages.includes("STOPPING=1"));

@@ -44,6 +44,7 @@ describe("fedsync status and forget-machine", () => {
     writeTree(a.root(), { "index.html": "home", "css/site.css": "body {}" });
     await fed.sync(a);
     await fed.sync(b);
+    assert.equal((await fed.sync(a)).stderr, "", "a pass that changed nothing logs nothing at info");
     const result = await fed.run(a, ["status"]);
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trimEnd().split("\n");
