@@ -133,7 +133,8 @@ describe("fedsync run before the datastore answers, and without the sd-notify bi
       const code = await agent.waitForExit();
       const tookMs = Date.now() - started;
       assert.equal(code, 2, agent.output);
-      assert.ok(tookMs < 10_000, `took ${tookMs} ms`);
+      // Process start-up only: far from the two minutes of TimeoutStartSec it used to wait out.
+      assert.ok(tookMs < 30_000, `took ${tookMs} ms`);
       const lines = agent.output.trim().split("\n");
       assert.equal(lines.length, 1, agent.output);
       assert.match(
