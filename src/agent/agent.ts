@@ -103,6 +103,7 @@ export class Agent {
         this.startupState = `waiting for the datastore: ${troubleLabel(error)}; retrying in ${delayMs / 1000}s`;
         this.deps.logger.debug(`access check failed; retrying in ${delayMs / 1000} s`);
         this.publishStatus();
+        if (this.stopRequested) break;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delayMs);
           this.wakeStart = () => {
