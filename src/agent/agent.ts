@@ -9,6 +9,7 @@ import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { serveMetrics, type MetricsServer } from "../metrics/server.js";
 import { FEDSYNC_VERSION } from "../version.js";
 import type { NotificationHealth } from "../watch/notifications.js";
+import { Backoff, isDatastoreTrouble, troubleLabel, troubleLine } from "./backoff.js";
 import type { Notifier } from "./notify.js";
 import { setEvents } from "./set-events.js";
 import { SetRunner, type Health } from "./set-runner.js";
@@ -47,7 +48,14 @@ export class Agent {
   private watchdogTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
   private requestStatsTimer?: NodeJS.Timeout;
+  /** What keeps the agent from the datastore (troubleLabel), while that lasts. */
   private outage?: string;
+  /** Agent-wide state while it is not yet running its sets (waiting for the datastore). */
+  private startupState?: string;
+  private stopRequested = false;
+  /** Set once start() has started the sets and reported READY=1. */
+  private running = false;
+  private wakeStart?: () => void;
 
   constructor(private readonly deps: AgentDeps) {
     this.config = deps.config;
@@ -61,10 +69,9 @@ export class Agent {
 
   private readonly health: Health = {
     down: (error) => {
-      const message = error instanceof Error ? error.message : String(error);
-      if (this.outage === undefined)
-        this.deps.logger.error(`datastore down: ${message}; retrying with backoff`);
-      this.outage = message;
+      const label = troubleLabel(error);
+      if (this.outage !== label) this.deps.logger.error(troubleLine(error));
+      this.outage = label;
     },
     up: () => {
       if (this.outage === undefined) return;
@@ -73,15 +80,13 @@ export class Agent {
     },
   };
 
+  /**
+   * Waits until the datastore accepts a request (1 s, doubling to 60 s, between tries), then starts every
+   * set and reports READY=1. Returns early, without READY=1, when stop() is called meanwhile.
+   */
   async start(): Promise<void> {
     const { logger, notifier } = this.deps;
-    try {
-      await this.datastore.check();
-    } catch (error) {
-      this.health.down(error);
-    }
     await this.serveMetrics();
-    for (const set of this.config.sets) await this.startRunner(set.name);
     this.tickTimer = setInterval(() => (this.lastTick = Date.now()), TICK_MS);
     const watchdogMs = notifier.watchdogIntervalMs();
     if (watchdogMs !== undefined) {
@@ -92,6 +97,9 @@ export class Agent {
     if (requestStatsEnabled()) {
       this.requestStatsTimer = setInterval(() => logRequestCounts(logger, this.datastore), REQUEST_STATS_MS);
     }
+    if (!(await this.waitForAccess())) return;
+    for (const set of this.config.sets) await this.startRunner(set.name);
+    this.running = true;
     notifier.ready();
     logger.info(
       `fedsync ${FEDSYNC_VERSION} ready: machine ${this.config.machine}, ${this.config.sets.length} set(s)`,
@@ -100,6 +108,36 @@ export class Agent {
       },
     );
     this.publishStatus();
+  }
+
+  /** True once the datastore answered; false when stopped first. */
+  private async waitForAccess(): Promise<boolean> {
+    const backoff = new Backoff();
+    while (!this.stopRequested) {
+      try {
+        await this.datastore.check();
+        this.health.up();
+        this.startupState = undefined;
+        return true;
+      } catch (error) {
+        if (!isDatastoreTrouble(error)) throw error;
+        this.health.down(error);
+        const delayMs = backoff.next();
+        this.startupState = `waiting for the datastore: ${troubleLabel(error)}; retrying in ${delayMs / 1000}s`;
+        this.deps.logger.debug(`access check failed; retrying in ${delayMs / 1000} s`);
+        this.publishStatus();
+        if (this.stopRequested) break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          this.wakeStart = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeStart = undefined;
+      }
+    }
+    return false;
   }
 
   private async startRunner(name: string) {
@@ -171,12 +209,13 @@ export class Agent {
 
   private publishStatus() {
     const parts = [...this.states].map(([set, state]) => `${set}: ${state}`);
-    const line = (this.outage ? ["datastore unreachable", ...parts] : parts).join("; ");
-    this.deps.notifier.status(line);
+    const agentState = this.startupState ?? this.outage;
+    this.deps.notifier.status((agentState ? [agentState, ...parts] : parts).join("; "));
     const status: AgentStatus = {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: Date.now(),
+      ...(agentState && { state: agentState }),
       sets: Object.fromEntries(
         [...this.states].map(([set, state]) => [
           set,
@@ -196,7 +235,9 @@ export class Agent {
   /** SIGHUP: re-read the config; keep unchanged sets running, stop removed ones, start new or changed ones. */
   async reload(): Promise<void> {
     const { logger, notifier } = this.deps;
-    notifier.reloading();
+    // Before READY=1 there is nothing to announce: the new config is the one start() goes on with.
+    const announce = this.running;
+    if (announce) notifier.reloading();
     let next: Config;
     try {
       next = loadConfig(this.deps.configPath);
@@ -209,7 +250,7 @@ export class Agent {
             ? error.message
             : String(error);
       logger.error(`reload refused, keeping the running config: ${problems}`);
-      notifier.ready();
+      if (announce) notifier.ready();
       return;
     }
     if (next.stateDir !== this.config.stateDir || next.machine !== this.config.machine) {
@@ -226,6 +267,11 @@ export class Agent {
     this.config = next;
     if (datastoreChanged) this.datastore = this.createDatastore(next);
     await this.serveMetrics();
+    if (!announce) {
+      logger.info(`reloaded ${this.deps.configPath} while waiting for the datastore; trying it now`);
+      this.wakeStart?.();
+      return;
+    }
     for (const [name, runner] of [...this.runners]) {
       const updated = next.sets.find((set) => set.name === name);
       if (updated && !globalsChanged && isDeepStrictEqual(updated, runner.set)) continue;
@@ -251,8 +297,15 @@ export class Agent {
     this.publishStatus();
   }
 
+  /** Ends a start() still waiting for the datastore; stop() follows. */
+  cancelStart(): void {
+    this.stopRequested = true;
+    this.wakeStart?.();
+  }
+
   /** SIGTERM: stop scheduling, let in-flight passes finish, then return. */
   async stop(): Promise<void> {
+    this.cancelStart();
     this.deps.notifier.stopping();
     this.deps.logger.info("stopping: finishing the passes in progress");
     clearInterval(this.tickTimer);

@@ -1,11 +1,13 @@
 /**
  * The systemd notification protocol (sd_notify(3)): readiness, status, reload, stop and watchdog messages
- * on the datagram socket named by NOTIFY_SOCKET. Node cannot send unix datagrams itself, so the messages go
- * through the optional `sd-notify` binding to libsystemd.
+ * on the datagram socket named by NOTIFY_SOCKET. Node cannot send unix datagrams itself (its `dgram` module
+ * has UDP only, and `net` connects only to stream sockets), so the messages go through the optional
+ * `sd-notify` binding to libsystemd. Handing them to a helper process (systemd-notify, python3) is no way
+ * out: the unit's NotifyAccess=main accepts messages from the main process only. Under systemd without the
+ * binding the agent therefore refuses to start, instead of never becoming ready.
  */
 
 import { createRequire } from "node:module";
-import type { Logger } from "../log/index.js";
 
 export interface Notifier {
   /** `READY=1`: start-up (or a reload) is complete. */
@@ -27,11 +29,42 @@ interface SdNotifyBinding {
   sendState(state: string): void;
 }
 
-export const SD_NOTIFY_UNAVAILABLE =
-  "sd-notify unavailable (install libsystemd-dev and rebuild): systemd notifications disabled";
+/** NOTIFY_SOCKET is set, so systemd waits for READY=1, but the binding that would send it cannot load. */
+export class NotifyUnavailableError extends Error {
+  constructor(problem: string) {
+    super(
+      `NOTIFY_SOCKET is set (a Type=notify service) but the optional package sd-notify cannot be loaded ` +
+        `(${problem}), so systemd would never hear READY=1: install libsystemd-dev, build-essential and ` +
+        "python3, then run `npm rebuild sd-notify` in the fedsync package directory ($(npm root -g)/fedsync); " +
+        "or run the service with Type=simple and WatchdogSec=0",
+    );
+    this.name = "NotifyUnavailableError";
+  }
+}
 
-export function createNotifier(logger: Logger): Notifier {
-  const binding = process.env.NOTIFY_SOCKET ? loadBinding(logger) : undefined;
+/** The binding, or why it cannot be loaded (first line of the loader's error). */
+export function loadSdNotify(): { binding: SdNotifyBinding } | { problem: string } {
+  try {
+    const binding: unknown = createRequire(import.meta.url)("sd-notify");
+    if (binding && typeof (binding as SdNotifyBinding).sendState === "function") {
+      return { binding: binding as SdNotifyBinding };
+    }
+    return { problem: "it has no sendState function" };
+  } catch (error) {
+    // Not installed, or its native part failed to build or load.
+    const message = error instanceof Error ? error.message : String(error);
+    return { problem: message.split("\n")[0]! };
+  }
+}
+
+/** A notifier for this process: silent without NOTIFY_SOCKET; throws NotifyUnavailableError when it cannot speak. */
+export function createNotifier(): Notifier {
+  let binding: SdNotifyBinding | undefined;
+  if (process.env.NOTIFY_SOCKET) {
+    const loaded = loadSdNotify();
+    if ("problem" in loaded) throw new NotifyUnavailableError(loaded.problem);
+    binding = loaded.binding;
+  }
   const send = (state: string) => binding?.sendState(state);
   return {
     ready: () => send("READY=1"),
@@ -42,19 +75,6 @@ export function createNotifier(logger: Logger): Notifier {
     watchdog: () => send("WATCHDOG=1"),
     watchdogIntervalMs: () => (binding ? watchdogIntervalFromEnv() : undefined),
   };
-}
-
-function loadBinding(logger: Logger): SdNotifyBinding | undefined {
-  try {
-    const binding: unknown = createRequire(import.meta.url)("sd-notify");
-    if (binding && typeof (binding as SdNotifyBinding).sendState === "function") {
-      return binding as SdNotifyBinding;
-    }
-  } catch {
-    // not installed, or its native part failed to build or load
-  }
-  logger.warn(SD_NOTIFY_UNAVAILABLE);
-  return undefined;
 }
 
 /**

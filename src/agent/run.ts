@@ -5,20 +5,30 @@ import { killRunningHooks } from "../hooks/command.js";
 import { removeActiveTemps } from "../reconcile/localfs.js";
 import { loadConfigOrExit, type GlobalOptions } from "../cli/load-config.js";
 import { loggerFor } from "../cli/runtime.js";
-import { EXIT_FAILURE, EXIT_OK } from "../cli/exit.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../cli/exit.js";
 import { Agent } from "./agent.js";
-import { createNotifier } from "./notify.js";
+import { createNotifier, NotifyUnavailableError, type Notifier } from "./notify.js";
 
 /** Longest wait for in-flight passes on SIGTERM before the agent abandons them (removing its temp files). */
 const STOP_GRACE_MS = 20_000;
 
-/** `fedsync run`: the agent, until SIGTERM or SIGINT. */
+/**
+ * `fedsync run`: the agent, until SIGTERM or SIGINT. Exits 2 at once when it cannot do its part of the
+ * systemd protocol, like a bad config: the unit's RestartPreventExitStatus=2 then stops the restarts.
+ */
 export async function runCommand(options: GlobalOptions): Promise<number> {
   const config = loadConfigOrExit(options);
   const logger = loggerFor(config);
+  let notifier: Notifier;
+  try {
+    notifier = createNotifier();
+  } catch (error) {
+    if (!(error instanceof NotifyUnavailableError)) throw error;
+    logger.error(error.message);
+    return EXIT_USAGE;
+  }
   const lock = acquireStateLock(config.stateDir);
   const journal = Journal.open(config.stateDir);
-  const notifier = createNotifier(logger);
   const agent = new Agent({
     config,
     configPath: resolveConfigPath(options.config),
@@ -37,6 +47,8 @@ export async function runCommand(options: GlobalOptions): Promise<number> {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
+  // A stop while the agent still waits for the datastore ends that wait.
+  void stopped.then(() => agent.cancelStart());
   try {
     await agent.start();
     const signal = await stopped;

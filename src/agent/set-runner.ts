@@ -19,11 +19,12 @@ import { BurstDetector } from "../watch/burst.js";
 import { cursorAt } from "../watch/changelog.js";
 import type { NotificationHealth } from "../watch/notifications.js";
 import type { FileEvent } from "../watch/watcher.js";
-import { compareKeys } from "../scan/entry.js";
 import { IncomingChanges, KEYS_BEFORE_FULL_PASS } from "./incoming.js";
 import { jittered } from "./jitter.js";
 import { RootWatch } from "./root-watch.js";
 import type { SetEvents } from "./set-events.js";
+import { Backoff, isDatastoreTrouble, troubleLabel } from "./backoff.js";
+import { DeletionSettler, outermost } from "./deletions.js";
 
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
 export interface Health {
@@ -48,28 +49,12 @@ export interface SetRunnerDeps {
   onNotifications?: (health: NotificationHealth) => void;
 }
 
-const MAX_BACKOFF_MS = 60_000;
 /** Pending paths handled in one lightweight batch. */
 const BATCH_LIMIT = 5000;
-/**
- * Local deletions are acted on only once no deletion event came for this long, so an `rm -rf` reaches one
- * pass whole, where the deletion guard can judge it, instead of a few files at a time. A set whose files
- * are deleted without pause waits at most DELETIONS_SETTLE_MAX_MS.
- */
-const DELETIONS_SETTLE_MS = 500;
-const DELETIONS_SETTLE_MAX_MS = 5000;
 /** Quiet time after a burst before the follow-up full pass. */
 const BURST_QUIET_MS = 1000;
 /** How often the set root is looked at, so a missing or replaced root is watched again soon after it is back. */
 const ROOT_CHECK_MS = 5000;
-
-/** Whether an error means the datastore could not be reached (as opposed to a bug or a bad file). */
-function isOutage(error: unknown): boolean {
-  const kind = (error as { kind?: string }).kind;
-  if (kind === "unreachable") return true;
-  const code = (error as NodeJS.ErrnoException).code;
-  return code === "ECONNREFUSED" || code === "ECONNRESET" || code === "ETIMEDOUT" || code === "EPIPE";
-}
 
 /**
  * Runs one set: passes never overlap (one queue per set); heavyweight sets pass on their interval;
@@ -87,13 +72,14 @@ export class SetRunner {
   private flushTimer?: NodeJS.Timeout;
   private burstTimer?: NodeJS.Timeout;
   private burst: BurstDetector;
-  private backoffMs = 0;
+  /** Retries of a full pass while the datastore cannot be used; scheduled work waits for them meanwhile. */
+  private readonly backoff = new Backoff();
+  private retryTimer?: NodeJS.Timeout;
   private fullPassQueued = false;
   private incoming?: IncomingChanges;
   /** Deletions by keys and subtree passes since the last full pass, for the deletion guard. */
   private recentDeletions: RecentDeletions = { local: 0, remote: 0 };
-  private lastDeletionEventAt = 0;
-  private settlingSince?: number;
+  private readonly deletions = new DeletionSettler();
   private readonly logger: Logger;
 
   constructor(private readonly deps: SetRunnerDeps) {
@@ -156,6 +142,7 @@ export class SetRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
+    clearTimeout(this.retryTimer);
     clearTimeout(this.flushTimer);
     clearTimeout(this.burstTimer);
     this.incoming?.stop();
@@ -181,8 +168,7 @@ export class SetRunner {
       if (this.stopped) return;
       try {
         await task();
-        // Also after an outage found by the agent's start-up check rather than by this runner.
-        this.backoffMs = 0;
+        this.backoff.reset();
         this.deps.health.up();
       } catch (error) {
         this.handleFailure(error);
@@ -193,15 +179,17 @@ export class SetRunner {
   }
 
   private handleFailure(error: unknown) {
-    if (isOutage(error)) {
+    if (isDatastoreTrouble(error)) {
       this.deps.health.down(error);
-      this.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1000, this.backoffMs * 2));
-      this.deps.onState(`datastore unreachable; retrying in ${Math.round(this.backoffMs / 1000)}s`);
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
+      if (this.retryTimer) return;
+      const delayMs = this.backoff.next();
+      this.deps.onState(`${troubleLabel(error)}; retrying in ${delayMs / 1000}s`);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
         this.requestFullPass("retry after outage");
-      }, this.backoffMs);
-      this.timers.add(timer);
+        // Local changes that came meanwhile are found by that pass; the pending rows are flushed after it.
+        if (this.deps.set.method === "lightweight") this.scheduleFlush(this.deps.set.debounceMs);
+      }, delayMs);
       return;
     }
     const message = error instanceof Error ? error.message : String(error);
@@ -212,11 +200,11 @@ export class SetRunner {
   }
 
   requestFullPass(reason: string): void {
-    if (this.fullPassQueued || this.stopped) return;
+    if (this.fullPassQueued || this.stopped || this.retryTimer) return;
     this.fullPassQueued = true;
     void this.enqueue(async () => {
       this.fullPassQueued = false;
-      for (let wait = this.deletionsSettling(); wait > 0; wait = this.deletionsSettling()) {
+      for (let wait = this.deletions.waitMs(); wait > 0; wait = this.deletions.waitMs()) {
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
       const started = Date.now();
@@ -266,11 +254,8 @@ export class SetRunner {
       this.recentDeletions.local += c.deletedLocal;
       this.recentDeletions.remote += c.deletedRemote;
     }
-    const busy = c.uploaded + c.downloaded + c.deletedLocal + c.deletedRemote + c.conflicts + c.failed > 0;
-    if (scope.kind === "full" || busy || result.error) {
-      logPassSummary(this.logger, result);
-      if (scope.kind === "full") this.logger.debug(`full pass (${reason}) done`);
-    }
+    logPassSummary(this.logger, result, true);
+    if (scope.kind === "full") this.logger.debug(`full pass (${reason}) done`);
     if (scope.kind === "full" && !result.error) this.deps.onProblems?.(result.problems);
     // Also re-arms the watch at once on a root this pass created (`create: true`).
     if (!(await this.root.check()) && result.error) this.waitingForRoot = true;
@@ -284,38 +269,29 @@ export class SetRunner {
     journal.transaction(() => {
       for (const event of events) journal.addPending(set.name, event.path, event.type);
     });
-    if (events.some((event) => event.type === "delete")) this.lastDeletionEventAt = Date.now();
+    if (events.some((event) => event.type === "delete")) this.deletions.deletionSeen();
     if (this.burst.record(events.length)) {
       clearTimeout(this.burstTimer);
       this.burstTimer = setTimeout(() => this.requestFullPass("after a burst of events"), BURST_QUIET_MS);
     }
-    if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = undefined;
-        void this.enqueue(() => this.flushPending());
-      }, set.debounceMs);
-    }
+    this.scheduleFlush(set.debounceMs);
   }
 
-  /** How long to wait for local deletions to stop arriving (0: go ahead). */
-  private deletionsSettling(): number {
-    const now = Date.now();
-    const quietIn = this.lastDeletionEventAt + DELETIONS_SETTLE_MS - now;
-    this.settlingSince ??= now;
-    const wait = Math.min(quietIn, this.settlingSince + DELETIONS_SETTLE_MAX_MS - now);
-    if (wait <= 0) this.settlingSince = undefined;
-    return Math.max(0, wait);
+  private scheduleFlush(delayMs: number) {
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.enqueue(() => this.flushPending());
+    }, delayMs);
   }
 
   /** Syncs the paths the watcher reported: files by key, directories (created or deleted) by subtree. */
   private async flushPending() {
     const { journal, set } = this.deps;
-    const settling = this.deletionsSettling();
+    // The paths stay pending; the retry flushes them after its full pass.
+    if (this.retryTimer) return;
+    const settling = this.deletions.waitMs();
     if (settling > 0) {
-      this.flushTimer ??= setTimeout(() => {
-        this.flushTimer = undefined;
-        void this.enqueue(() => this.flushPending());
-      }, settling);
+      this.scheduleFlush(settling);
       return;
     }
     const pending = journal.transaction(() => {
@@ -364,21 +340,6 @@ export class SetRunner {
       });
       throw error;
     }
-    if (journal.countPending(set.name) > 0) {
-      this.flushTimer ??= setTimeout(() => {
-        this.flushTimer = undefined;
-        void this.enqueue(() => this.flushPending());
-      }, set.debounceMs);
-    }
+    if (journal.countPending(set.name) > 0) this.scheduleFlush(set.debounceMs);
   }
-}
-
-/** Directory keys not inside another one of the list. */
-function outermost(dirKeys: string[]): string[] {
-  const sorted = [...new Set(dirKeys)].sort(compareKeys);
-  const result: string[] = [];
-  for (const key of sorted) {
-    if (!result.some((outer) => key.startsWith(outer))) result.push(key);
-  }
-  return result;
 }

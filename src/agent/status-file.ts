@@ -7,6 +7,8 @@ export interface AgentStatus {
   pid: number;
   startedAt: number;
   updatedAt: number;
+  /** Agent-wide trouble, such as waiting for the datastore at start or an outage. */
+  state?: string;
   /** Per set: its one-line state and, for a lightweight set, the health of its bucket notifications. */
   sets: Record<
     string,

@@ -3,12 +3,28 @@
  * system view (ProtectSystem=strict). Printed by `fedsync install-unit`.
  */
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Config } from "../config/types.js";
 
 /** Where the unit's StateDirectory=fedsync puts the state; any other state_dir needs its own entry. */
 const UNIT_STATE_DIR = "/var/lib/fedsync";
 
 export const PATHS_DROP_IN = "/etc/systemd/system/fedsync.service.d/10-paths.conf";
+
+/** Where systemd looks for system units, most specific first. */
+const UNIT_DIRS = [
+  "/etc/systemd/system",
+  "/run/systemd/system",
+  "/usr/local/lib/systemd/system",
+  "/usr/lib/systemd/system",
+  "/lib/systemd/system",
+];
+
+/** The installed fedsync.service, if any. */
+export function installedUnitPath(): string | undefined {
+  return UNIT_DIRS.map((dir) => join(dir, "fedsync.service")).find((path) => existsSync(path));
+}
 
 export class UnitPathError extends Error {
   constructor(readonly path: string) {

@@ -143,6 +143,24 @@ export const COMMANDS: CommandEntry[] = [
   {
     define: (program) =>
       program
+        .command("doctor")
+        .description(
+          "check the config, secret, datastore, clock, limits and journal; exit 1 if a check fails",
+        )
+        .addOption(jsonOption()),
+    load: async () => (await import("./doctor.js")).doctorCommand,
+  },
+  {
+    define: (program) =>
+      program
+        .command("forget-machine")
+        .description("remove a retired machine's heartbeats, once it has been offline past offline_after")
+        .addArgument(new Argument("<name>", "the machine's name (machine: in its config)")),
+    load: async () => (await import("./forget-machine.js")).forgetMachineCommand,
+  },
+  {
+    define: (program) =>
+      program
         .command("completion")
         .description("print the shell completion script (bash or zsh)")
         .addArgument(new Argument("<shell>", "the shell").choices(SHELLS))

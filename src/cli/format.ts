@@ -7,3 +7,20 @@ export function formatAgo(at: number | null | undefined, now = Date.now()): stri
   if (seconds < 86400) return `${Math.floor(seconds / 3600)}h ago`;
   return `${Math.floor(seconds / 86400)}d ago`;
 }
+
+/** `1 file`, `2 files`, `1 directory`, `3 directories`. */
+export function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
+  return `${count} ${count === 1 ? singular : pluralForm}`;
+}
+
+/** `3 files, 1 directory`, with `, 2 symlinks` when there are any. */
+export function formatEntryCounts(counts: {
+  files: number;
+  directories?: number;
+  symlinks?: number;
+}): string {
+  if (counts.directories === undefined) return plural(counts.files, "entry", "entries");
+  const parts = [plural(counts.files, "file"), plural(counts.directories, "directory", "directories")];
+  if (counts.symlinks) parts.push(plural(counts.symlinks, "symlink"));
+  return parts.join(", ");
+}

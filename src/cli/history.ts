@@ -6,6 +6,7 @@ import { fileVersions, type FileVersion, type FileVersions } from "../history/ve
 import { Journal } from "../journal/journal.js";
 import type { Config } from "../config/types.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
+import { shortHash } from "../log/index.js";
 import { formatBytes } from "../log/units.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
@@ -60,7 +61,7 @@ function row(version: FileVersion): string[] {
     version.id ?? "-",
     version.origin ?? "unknown",
     version.deleted ? "-" : formatBytes(version.size),
-    version.sha256 ?? "-",
+    version.sha256 === null ? "-" : shortHash(version.sha256),
     state,
   ];
 }

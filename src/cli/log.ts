@@ -3,6 +3,7 @@ import type { HistoryRow } from "../journal/history.js";
 import { pathFilter } from "../history/path-filter.js";
 import { parseTimeSpec, TIME_SPEC_HELP } from "../history/time.js";
 import { CliExit, EXIT_OK, EXIT_USAGE } from "./exit.js";
+import { shortHash } from "../log/index.js";
 import { formatBytes } from "../log/units.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
@@ -25,7 +26,7 @@ function line(row: HistoryRow): string {
     `origin=${row.origin}`,
   ];
   if (row.size !== null) parts.push(`size=${formatBytes(row.size)}`);
-  if (row.sha256) parts.push(`sha256=${row.sha256}`);
+  if (row.sha256) parts.push(`sha256=${shortHash(row.sha256)}`);
   if (row.detail) parts.push(row.action === "conflict" ? `copy=${row.detail}` : row.detail);
   if (row.trash) parts.push(`trash=${row.trash}`);
   return parts.join("  ");

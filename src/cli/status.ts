@@ -1,21 +1,37 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { createMinioDatastore } from "../datastore/index.js";
-import { Journal } from "../journal/journal.js";
-import { heartbeatPrefix } from "../reconcile/layout.js";
-import { parseHeartbeat } from "../reconcile/housekeeping.js";
+import { Journal, JOURNAL_FILE } from "../journal/journal.js";
+import { readHeartbeats } from "../reconcile/housekeeping.js";
 import type { Config } from "../config/types.js";
-import { readAgentStatus } from "../agent/status-file.js";
+import { readAgentStatus, type AgentStatus } from "../agent/status-file.js";
 import { EXIT_FAILURE, EXIT_OK } from "./exit.js";
-import { formatAgo } from "./format.js";
+import { formatAgo, formatEntryCounts, plural } from "./format.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
+
+export interface MachineStatus {
+  machine: string;
+  lastGoodPass: string;
+  /** Past `offline_after` without a good pass. */
+  offline: boolean;
+  /** Regular files; every entry for a machine whose fedsync predates `directories`. */
+  files: number;
+  directories?: number;
+  symlinks?: number;
+  version: string;
+}
 
 export interface SetStatus {
   name: string;
   method: string;
   path: string;
-  state: string;
+  /** What the running agent is doing with the set; null when no agent runs. */
+  state: string | null;
   /** Lightweight sets while the agent runs: healthy, reconnecting or unsupported. */
   notifications?: string;
   files: number;
+  directories: number;
+  symlinks: number;
   pending: number;
   conflicts: number;
   lastPass: string | null;
@@ -24,91 +40,121 @@ export interface SetStatus {
   /** Entries the agent's last full pass could not sync (null when no agent runs), and the last of them. */
   problems: number | null;
   lastProblem: string | null;
-  machines: { machine: string; lastGoodPass: string; files: number; version: string }[];
-  machinesError?: string;
+  machines: MachineStatus[];
 }
 
-async function readHeartbeats(config: Config, set: string): Promise<SetStatus["machines"]> {
+interface Federation {
+  machines: Map<string, MachineStatus[]>;
+  error?: string;
+}
+
+/** Every set's heartbeats; one failure (the bucket unreachable) ends the reading and is reported once. */
+async function readFederation(config: Config): Promise<Federation> {
   const datastore = createMinioDatastore(config.datastore, { retries: 0 });
-  const machines: SetStatus["machines"] = [];
-  for await (const info of datastore.list(heartbeatPrefix(set))) {
-    const body = await datastore.get(info.key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    const heartbeat = parseHeartbeat(set, info.key, Buffer.concat(chunks).toString("utf8"));
-    if (!heartbeat) continue;
-    machines.push({
-      machine: heartbeat.machine,
-      lastGoodPass: new Date(heartbeat.lastGoodPass).toISOString(),
-      files: heartbeat.files,
-      version: heartbeat.version,
-    });
-  }
-  return machines;
-}
-
-/** `fedsync status`: per set what the journal and the running agent say, and the federation's heartbeats. */
-export async function statusCommand(options: GlobalOptions & { json?: boolean }): Promise<number> {
-  const config = loadConfigOrExit(options);
-  const journal = Journal.open(config.stateDir, { readonly: true });
-  const agent = readAgentStatus(config.stateDir);
-  const sets: SetStatus[] = [];
-  let unreachable = false;
+  const machines = new Map<string, MachineStatus[]>();
+  const now = Date.now();
   try {
     for (const set of config.sets) {
-      const state = journal.getSetState(set.name);
-      const status: SetStatus = {
-        name: set.name,
-        method: set.method,
-        path: set.path,
-        state: agent?.sets[set.name]?.state ?? "agent not running",
-        notifications: agent?.sets[set.name]?.notifications,
-        files: journal.countFiles(set.name),
-        pending: journal.countPending(set.name),
-        conflicts: journal.listConflicts(set.name).length,
-        lastPass: state.lastGoodSync === null ? null : new Date(state.lastGoodSync).toISOString(),
-        lastPassSeconds: state.lastPassMs === null ? null : state.lastPassMs / 1000,
-        lastError: state.lastError,
-        problems: agent?.sets[set.name]?.problems?.count ?? null,
-        lastProblem: agent?.sets[set.name]?.problems?.last ?? null,
-        machines: [],
-      };
-      try {
-        status.machines = await readHeartbeats(config, set.name);
-      } catch (error) {
-        unreachable = true;
-        status.machinesError = error instanceof Error ? error.message : String(error);
-      }
-      sets.push(status);
-    }
-  } finally {
-    journal.close();
-  }
-  if (options.json) {
-    process.stdout.write(
-      JSON.stringify({ machine: config.machine, agentPid: agent?.pid ?? null, sets }, null, 2) + "\n",
-    );
-  } else {
-    process.stdout.write(
-      `machine ${config.machine}: ${agent ? `agent running (pid ${agent.pid})` : "agent not running"}\n`,
-    );
-    for (const s of sets) {
-      const last = s.lastPass
-        ? `${formatAgo(Date.parse(s.lastPass))} in ${s.lastPassSeconds?.toFixed(1)} s`
-        : "never";
-      const notifications = s.notifications ? `; bucket notifications ${s.notifications}` : "";
-      const problems = s.problems ? `; ${s.problems} not synced (last: ${s.lastProblem})` : "";
-      process.stdout.write(
-        `${s.name} (${s.method}, ${s.path}): ${s.state}${notifications}; ${s.files} files; last pass ${last}; ` +
-          `${s.pending} pending; ${s.conflicts} conflicts${problems}${s.lastError ? `; last error: ${s.lastError}` : ""}\n`,
+      const heartbeats = await readHeartbeats(datastore, set.name);
+      machines.set(
+        set.name,
+        heartbeats.map(({ machine, version, lastGoodPass, files, directories, symlinks }) => ({
+          machine,
+          lastGoodPass: new Date(lastGoodPass).toISOString(),
+          offline: now - lastGoodPass > config.offlineAfterMs,
+          files,
+          directories,
+          symlinks,
+          version,
+        })),
       );
-      for (const m of s.machines) {
-        process.stdout.write(
-          `  ${m.machine}: last good pass ${formatAgo(Date.parse(m.lastGoodPass))}, ${m.files} files, v${m.version}\n`,
-        );
-      }
-      if (s.machinesError) process.stdout.write(`  federation unknown: ${s.machinesError}\n`);
     }
+    return { machines };
+  } catch (error) {
+    return { machines, error: error instanceof Error ? error.message : String(error) };
   }
-  return unreachable ? EXIT_FAILURE : EXIT_OK;
+}
+
+function setStatuses(config: Config, journal: Journal | undefined, agent: AgentStatus | undefined) {
+  return config.sets.map((set): SetStatus => {
+    const state = journal?.getSetState(set.name);
+    const counts = journal?.countByType(set.name) ?? { files: 0, directories: 0, symlinks: 0 };
+    return {
+      name: set.name,
+      method: set.method,
+      path: set.path,
+      state: agent ? (agent.sets[set.name]?.state ?? "starting") : null,
+      notifications: agent?.sets[set.name]?.notifications,
+      ...counts,
+      pending: journal?.countPending(set.name) ?? 0,
+      conflicts: journal?.listConflicts(set.name).length ?? 0,
+      lastPass: state?.lastGoodSync == null ? null : new Date(state.lastGoodSync).toISOString(),
+      lastPassSeconds: state?.lastPassMs == null ? null : state.lastPassMs / 1000,
+      lastError: state?.lastError ?? null,
+      problems: agent?.sets[set.name]?.problems?.count ?? null,
+      lastProblem: agent?.sets[set.name]?.problems?.last ?? null,
+      machines: [],
+    };
+  });
+}
+
+function setLine(s: SetStatus): string {
+  const notifications = s.notifications ? `bucket notifications ${s.notifications}; ` : "";
+  const head = `${s.name} (${s.method}, ${s.path}): ${s.state === null ? "" : `${s.state}; `}${notifications}`;
+  if (s.lastPass === null && s.files + s.directories + s.symlinks === 0) {
+    return `${head}never synced${s.lastError ? `; last error: ${s.lastError}` : ""}`;
+  }
+  const last = s.lastPass
+    ? `last pass ${formatAgo(Date.parse(s.lastPass))} in ${s.lastPassSeconds?.toFixed(1)} s`
+    : "no full pass yet";
+  return (
+    `${head}${formatEntryCounts(s)}; ${last}; ${s.pending} pending; ${plural(s.conflicts, "conflict")}` +
+    (s.problems ? `; ${s.problems} not synced (last: ${s.lastProblem})` : "") +
+    (s.lastError ? `; last error: ${s.lastError}` : "")
+  );
+}
+
+function machineLine(m: MachineStatus): string {
+  const offline = m.offline ? " (offline)" : "";
+  return `  ${m.machine}: last good pass ${formatAgo(Date.parse(m.lastGoodPass))}${offline}; ${formatEntryCounts(m)}; v${m.version}`;
+}
+
+/**
+ * `fedsync status`: per set what the journal and the running agent say, and the federation's heartbeats.
+ * A machine that never ran the agent (no journal yet) is not an error; an unreachable bucket is.
+ */
+export async function statusCommand(options: GlobalOptions & { json?: boolean }): Promise<number> {
+  const config = loadConfigOrExit(options);
+  const hasJournal = existsSync(join(config.stateDir, JOURNAL_FILE));
+  const journal = hasJournal ? Journal.open(config.stateDir, { readonly: true }) : undefined;
+  const agent = readAgentStatus(config.stateDir);
+  let sets: SetStatus[];
+  try {
+    sets = setStatuses(config, journal, agent);
+  } finally {
+    journal?.close();
+  }
+  const federation = await readFederation(config);
+  for (const set of sets) set.machines = federation.machines.get(set.name) ?? [];
+  if (options.json) {
+    const report = {
+      machine: config.machine,
+      agentPid: agent?.pid ?? null,
+      agentState: agent?.state ?? null,
+      sets,
+      federationError: federation.error ?? null,
+    };
+    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  } else {
+    const running = agent
+      ? `agent running (pid ${agent.pid})${agent.state ? `: ${agent.state}` : ""}`
+      : "agent not running";
+    process.stdout.write(`machine ${config.machine}: ${running}\n`);
+    for (const set of sets) {
+      process.stdout.write(`${setLine(set)}\n`);
+      for (const machine of set.machines) process.stdout.write(`${machineLine(machine)}\n`);
+    }
+    if (federation.error) process.stdout.write(`federation unknown: ${federation.error}\n`);
+  }
+  return federation.error ? EXIT_FAILURE : EXIT_OK;
 }

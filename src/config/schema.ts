@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { posix } from "node:path";
 import picomatch from "picomatch";
 import * as z from "zod";
+import { accountProblem, type AccountDatabase } from "./accounts.js";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
 import { ACCOUNT_NAME, MACHINE_NAME, MACHINE_NAME_RULE, SET_NAME } from "./names.js";
@@ -143,6 +144,13 @@ const hookCommand = z.string().transform((command, ctx) => {
   const problem = hookCommandProblem(command);
   return problem === undefined ? command : invalid(ctx, problem);
 });
+/** A user or group name the system's name service knows (files, LDAP, sssd...), as getent finds it. */
+function knownAccount(database: AccountDatabase) {
+  return (name: string, ctx: z.core.$RefinementCtx) => {
+    const problem = accountProblem(database, name);
+    return problem === undefined ? name : invalid(ctx, problem);
+  };
+}
 
 const setSchema = z
   .strictObject({
@@ -154,8 +162,16 @@ const setSchema = z
     prefix: prefix.optional(),
     interval: duration("2m", { timer: true }),
     ignore: z.array(glob).prefault([]),
-    owner: z.string().regex(ACCOUNT_NAME, { error: "expected a user name" }).optional(),
-    group: z.string().regex(ACCOUNT_NAME, { error: "expected a group name" }).optional(),
+    owner: z
+      .string()
+      .regex(ACCOUNT_NAME, { error: "expected a user name" })
+      .transform(knownAccount("passwd"))
+      .optional(),
+    group: z
+      .string()
+      .regex(ACCOUNT_NAME, { error: "expected a group name" })
+      .transform(knownAccount("group"))
+      .optional(),
     preserve_owner: z.boolean().prefault(false),
     mode_mask: modeMask,
     deletions: z.enum(["propagate", "keep"]).prefault("propagate"),

@@ -1,4 +1,10 @@
+/**
+ * `credentials`: the server rejected the access key or the signature (a wrong secret); `clock`: it rejected
+ * the request time; `auth`: the credentials were accepted but the key's policy does not allow the request.
+ */
 export type DatastoreErrorKind =
+  | "credentials"
+  | "clock"
   | "auth"
   | "no-bucket"
   | "unreachable"
@@ -8,6 +14,15 @@ export type DatastoreErrorKind =
   /** The server does not offer the operation (bucket notifications on plain S3). */
   | "unsupported"
   | "other";
+
+/** Kinds that make every request fail, not only one object's: a pass stops and the agent backs off. */
+const UNUSABLE_KINDS: ReadonlySet<DatastoreErrorKind> = new Set([
+  "credentials",
+  "clock",
+  "no-bucket",
+  "unreachable",
+  "tls",
+]);
 
 /** A datastore failure with a kind the engine can act on and a message safe to log (no secrets). */
 export class DatastoreError extends Error {
@@ -19,6 +34,11 @@ export class DatastoreError extends Error {
     super(message, options);
     this.name = "DatastoreError";
   }
+}
+
+/** Whether `error` means the datastore cannot be used at all right now (as opposed to one object failing). */
+export function isDatastoreUnusable(error: unknown): error is DatastoreError {
+  return error instanceof DatastoreError && UNUSABLE_KINDS.has(error.kind);
 }
 
 /** A conditional put lost: someone else wrote (or created) the key first. */

@@ -1,16 +1,16 @@
 /** Classifies client and network failures: which are worth retrying, and which DatastoreError they become. */
 import { DatastoreError, type DatastoreErrorKind } from "./errors.js";
 
-const authCodes = new Set([
-  "AccessDenied",
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "InvalidToken",
-  "ExpiredToken",
-  "AuthorizationHeaderMalformed",
-  "RequestTimeTooSkewed",
-  "AllAccessDisabled",
+/** The server did not accept who is asking, with what it means for the operator. */
+const credentialCodes = new Map([
+  ["InvalidAccessKeyId", "no such access key on the server"],
+  ["SignatureDoesNotMatch", "wrong secret key"],
+  ["InvalidToken", "invalid session token"],
+  ["ExpiredToken", "expired session token"],
 ]);
+
+/** The credentials were accepted, the request was not. */
+const permissionCodes = new Set(["AccessDenied", "AllAccessDisabled", "AuthorizationHeaderMalformed"]);
 
 const transientCodes = new Set([
   "SlowDown",
@@ -103,6 +103,7 @@ export function s3ErrorCode(error: unknown): string | undefined {
 export interface FailureContext {
   endpoint: string;
   bucket: string;
+  accessKeyId: string;
   /** What was being done, e.g. `put docs/a.txt`. */
   action: string;
 }
@@ -116,9 +117,21 @@ export function toDatastoreError(error: unknown, context: FailureContext): Datas
   const make = (kind: DatastoreErrorKind, message: string) =>
     new DatastoreError(kind, `${where}: ${message}`, { cause: error });
 
-  if (code && authCodes.has(code)) {
-    const hint = code === "RequestTimeTooSkewed" ? " (the clocks of this machine and the server differ)" : "";
-    return make("auth", `credentials or permissions rejected (${code})${hint}`);
+  const credentialProblem = code && credentialCodes.get(code);
+  if (credentialProblem) {
+    return make(
+      "credentials",
+      `credentials rejected for access key ${context.accessKeyId} (${code}: ${credentialProblem})`,
+    );
+  }
+  if (code === "RequestTimeTooSkewed") {
+    return make(
+      "clock",
+      "request time rejected: the clocks of this machine and the server differ (RequestTimeTooSkewed)",
+    );
+  }
+  if (code && permissionCodes.has(code)) {
+    return make("auth", `access key ${context.accessKeyId} is not allowed to do this (${code})`);
   }
   if (code === "NoSuchBucket") return make("no-bucket", "the bucket does not exist");
   if (code && isTlsCode(code)) return make("tls", tlsProblem(code, detail));

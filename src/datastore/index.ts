@@ -1,5 +1,19 @@
-export type { BucketEvent, Datastore, ListOptions, ObjectInfo, PutCondition } from "./types.js";
-export { DatastoreError, NotFoundError, PreconditionFailedError, type DatastoreErrorKind } from "./errors.js";
+export type {
+  BucketEvent,
+  BucketVersioning,
+  Datastore,
+  ListOptions,
+  ObjectInfo,
+  PutCondition,
+  ServerClock,
+} from "./types.js";
+export {
+  DatastoreError,
+  isDatastoreUnusable,
+  NotFoundError,
+  PreconditionFailedError,
+  type DatastoreErrorKind,
+} from "./errors.js";
 export { BodySizeError } from "./chunks.js";
 export { createMinioDatastore, type MinioDatastoreOptions } from "./minio.js";
 export {

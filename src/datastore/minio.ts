@@ -30,7 +30,7 @@ import {
   type ListPage,
 } from "./responses.js";
 import { followEventStream, listenQueryParams } from "./listen.js";
-import { createTransport } from "./transport.js";
+import { createTransport, type ClockSample } from "./transport.js";
 import type {
   BucketVersioning,
   Datastore,
@@ -39,6 +39,7 @@ import type {
   ObjectInfo,
   ObjectVersion,
   PutCondition,
+  ServerClock,
 } from "./types.js";
 import { deleteIfCurrent } from "./delete-current.js";
 import { parseVersioning, parseVersionsPage } from "./versions.js";
@@ -60,6 +61,8 @@ const defaultPartSize = 64 * MiB;
 const maxParts = 10_000;
 const deleteBatchSize = 1000;
 const checkDeadlineMs = 10_000;
+/** MinIO answers a listen request at once and sends a keep-alive every 500 ms. */
+const listenDeadlineMs = 3_000;
 
 interface Endpoint {
   host: string;
@@ -143,18 +146,21 @@ interface RetryPolicy {
 
 class MinioDatastore implements Datastore {
   readonly bucket: string;
+  private readonly accessKeyId: string;
   private readonly client: Client;
   private readonly endpoint: Endpoint;
   private readonly partSize: number;
   private readonly retryPolicy: RetryPolicy;
   private readonly counts: () => Record<string, number>;
+  private readonly lastClock: () => ClockSample | undefined;
 
   constructor(config: DatastoreConfig, options: MinioDatastoreOptions) {
     this.bucket = config.bucket;
+    this.accessKeyId = config.accessKeyId;
     this.endpoint = parseEndpoint(config.endpoint);
     this.partSize = Math.max(options.partSize ?? defaultPartSize, 5 * MiB);
     this.retryPolicy = { retries: options.retries ?? 5, minTimeout: 250, maxTimeout: 8000 };
-    const { agent, transport, counts } = createTransport({
+    const { agent, transport, counts, lastClock } = createTransport({
       secure: this.endpoint.secure,
       bucket: config.bucket,
       ca: config.ca,
@@ -163,6 +169,7 @@ class MinioDatastore implements Datastore {
       onRequest: options.onRequest,
     });
     this.counts = counts;
+    this.lastClock = lastClock;
     try {
       this.client = new Client({
         endPoint: this.endpoint.host,
@@ -182,7 +189,12 @@ class MinioDatastore implements Datastore {
   }
 
   private fail(error: unknown, action: string): DatastoreError {
-    return toDatastoreError(error, { endpoint: this.endpoint.display, bucket: this.bucket, action });
+    return toDatastoreError(error, {
+      endpoint: this.endpoint.display,
+      bucket: this.bucket,
+      accessKeyId: this.accessKeyId,
+      action,
+    });
   }
 
   /** Runs an idempotent request, retrying transient failures; every failure comes out as a DatastoreError. */
@@ -216,14 +228,25 @@ class MinioDatastore implements Datastore {
   }
 
   async check(): Promise<void> {
-    const attempt = this.retrying(
+    await this.withinDeadline(
       "check access",
-      async () => {
-        const response = await this.request({ method: "GET", query: "list-type=2&max-keys=1" });
-        response.resume();
-      },
-      { retries: 2, minTimeout: 100, maxTimeout: 500, maxRetryTime: 3000 },
+      this.retrying(
+        "check access",
+        async () => {
+          const response = await this.request({ method: "GET", query: "list-type=2&max-keys=1" });
+          response.resume();
+        },
+        { retries: 2, minTimeout: 100, maxTimeout: 500, maxRetryTime: 3000 },
+      ),
     );
+  }
+
+  /** Fails as unreachable when `attempt` has not settled within `deadlineMs`. */
+  private async withinDeadline<T>(
+    action: string,
+    attempt: Promise<T>,
+    deadlineMs = checkDeadlineMs,
+  ): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -231,17 +254,47 @@ class MinioDatastore implements Datastore {
           reject(
             new DatastoreError(
               "unreachable",
-              `datastore ${this.endpoint.display} bucket ${this.bucket}: check access: no answer within ${checkDeadlineMs / 1000} s`,
+              `datastore ${this.endpoint.display} bucket ${this.bucket}: ${action}: no answer within ${deadlineMs / 1000} s`,
             ),
           ),
-        checkDeadlineMs,
+        deadlineMs,
       );
     });
     try {
-      await Promise.race([attempt, deadline]);
+      return await Promise.race([attempt, deadline]);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  serverClock(): ServerClock | undefined {
+    const sample = this.lastClock();
+    if (!sample) return undefined;
+    // The Date header counts whole seconds: the server's time was in [serverMs, serverMs + 1 s) when it
+    // answered, at some moment between sending and receiving.
+    const roundTrip = sample.receivedAtMs - sample.sentAtMs;
+    return {
+      offsetMs: sample.serverMs + 500 - (sample.sentAtMs + roundTrip / 2),
+      uncertaintyMs: 500 + roundTrip / 2,
+    };
+  }
+
+  async notificationsAvailable(): Promise<boolean> {
+    return this.withinDeadline(
+      "listen for bucket notifications",
+      this.retrying(
+        "listen for bucket notifications",
+        async () => {
+          const query = `events=${queryEscape("s3:ObjectCreated:*")}`;
+          const response = await this.request({ method: "GET", query });
+          response.destroy();
+          // A server without the listen API takes the request for a plain listing and answers with XML.
+          return !String(response.headers["content-type"] ?? "").includes("xml");
+        },
+        { retries: 0, minTimeout: 0, maxTimeout: 0 },
+      ),
+      listenDeadlineMs,
+    );
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {

@@ -21,10 +21,19 @@ export interface TransportOptions {
   onRequest?: (operation: string) => void;
 }
 
+/** The server's clock as one answer showed it (its Date header), and when that request went out and came back. */
+export interface ClockSample {
+  serverMs: number;
+  sentAtMs: number;
+  receivedAtMs: number;
+}
+
 export interface CountingTransport {
   agent: http.Agent;
   transport: { request: typeof http.request };
   counts(): Record<string, number>;
+  /** The latest answer that carried a Date header, if any. */
+  lastClock(): ClockSample | undefined;
 }
 
 function hasParam(query: URLSearchParams, name: string): boolean {
@@ -77,6 +86,7 @@ export function createTransport(options: TransportOptions): CountingTransport {
     : new http.Agent(agentOptions);
   const base = options.secure ? https.request : http.request;
   const counts: Record<string, number> = {};
+  let clock: ClockSample | undefined;
 
   const request = ((
     requestOptions: http.RequestOptions,
@@ -91,7 +101,10 @@ export function createTransport(options: TransportOptions): CountingTransport {
     );
     counts[name] = (counts[name] ?? 0) + 1;
     options.onRequest?.(name);
+    const sentAtMs = Date.now();
     const outgoing = base(requestOptions, (response) => {
+      const serverMs = Date.parse(response.headers.date ?? "");
+      if (Number.isFinite(serverMs)) clock = { serverMs, sentAtMs, receivedAtMs: Date.now() };
       // The client rejects these without reading the body; drain it so the pooled socket is freed.
       if (response.statusCode !== undefined && clientRetryableStatuses.has(response.statusCode))
         response.resume();
@@ -106,5 +119,5 @@ export function createTransport(options: TransportOptions): CountingTransport {
     return outgoing;
   }) as typeof http.request;
 
-  return { agent, transport: { request }, counts: () => ({ ...counts }) };
+  return { agent, transport: { request }, counts: () => ({ ...counts }), lastClock: () => clock };
 }

@@ -28,6 +28,14 @@ export interface ObjectVersion extends ObjectInfo {
   deleteMarker: boolean;
 }
 
+/** How far the server's clock is from this machine's, as measured on the latest answer. */
+export interface ServerClock {
+  /** Server time minus local time. */
+  offsetMs: number;
+  /** The true offset lies within offsetMs ± uncertaintyMs (the Date header's one-second steps, the round trip). */
+  uncertaintyMs: number;
+}
+
 /** A bucket's versioning state; a suspended bucket still holds the versions made while it was enabled. */
 export type BucketVersioning = "enabled" | "suspended" | "off";
 
@@ -113,6 +121,13 @@ export interface Datastore {
    * the credentials may not use it), after which the caller decides whether to listen again.
    */
   listen(prefix: string, handlers: ListenHandlers): { close(): void };
+  /**
+   * Whether the server offers MinIO's bucket notification stream (ListenBucketNotification); fails with a
+   * DatastoreError when the request is refused.
+   */
+  notificationsAvailable(): Promise<boolean>;
+  /** The server's clock against this machine's, from the Date header of the latest answer, if any came. */
+  serverClock(): ServerClock | undefined;
   /** Whether the bucket keeps object versions. */
   versioning(): Promise<BucketVersioning>;
   /**

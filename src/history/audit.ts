@@ -25,7 +25,10 @@ const MESSAGES: Record<HistoryAction, string> = {
 };
 
 export interface AuditOptions {
-  /** Default info; a conflict is a warning and a guard trip an error, still one line each. */
+  /**
+   * Default debug: a pass with changes logs one summary at info instead, and `fedsync log` lists every row.
+   * A conflict is a warning and a guard trip an error, one line each.
+   */
   level?: LogLevel;
   /** Replaces the default message (the action in words) and the detail field, which it then tells. */
   message?: string;
@@ -50,7 +53,7 @@ export class AuditTrail {
   record(entry: AuditEntry, options: AuditOptions = {}): void {
     const sha256 = entry.sha256 ?? null;
     const size = entry.size ?? null;
-    this.logger[options.level ?? "info"](options.message ?? MESSAGES[entry.action], {
+    this.logger[options.level ?? "debug"](options.message ?? MESSAGES[entry.action], {
       set: this.set,
       path: entry.path || undefined,
       action: entry.action,

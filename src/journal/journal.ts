@@ -14,7 +14,7 @@ import {
   type NewHistoryRow,
 } from "./history.js";
 import { checkSchemaForReading, loadMigrations, migrate } from "./migrations.js";
-import type { ConflictRow, FileRow, PendingRow, SetState } from "./types.js";
+import type { ConflictRow, EntryCounts, FileRow, PendingRow, SetState } from "./types.js";
 
 export const JOURNAL_FILE = "journal.db";
 
@@ -324,8 +324,18 @@ export class Journal {
     });
   }
 
+  /** Every entry of a set: files, directories and symlinks. */
   countFiles(set: string): number {
     return (this.statement("SELECT count(*) AS n FROM files WHERE set_name = ?").get(set) as { n: number }).n;
+  }
+
+  /** A set's entries by type. */
+  countByType(set: string): EntryCounts {
+    const rows = this.statement("SELECT type, count(*) AS n FROM files WHERE set_name = ? GROUP BY type").all(
+      set,
+    ) as { type: EntryType; n: number }[];
+    const count = (type: EntryType) => rows.find((row) => row.type === type)?.n ?? 0;
+    return { files: count("file"), directories: count("dir"), symlinks: count("symlink") };
   }
 
   /** Forgets a set entirely: files, pending paths, state, conflicts, applied log records and deletion marks. */

@@ -1,5 +1,12 @@
 import type { EntryType } from "../scan/entry.js";
 
+/** How many entries of each type a set holds. */
+export interface EntryCounts {
+  files: number;
+  directories: number;
+  symlinks: number;
+}
+
 /** One path as it was when local and remote last agreed: the merge base of the three-way diff. */
 export interface FileRow {
   set: string;

@@ -8,6 +8,16 @@ export type LogFields = Record<string, unknown>;
 
 export const LEVEL_SEVERITY: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
+/** Hex digits of a SHA-256 that text meant for people shows; JSON output keeps all 64. */
+export const SHORT_HASH_LENGTH = 12;
+
+/** The first SHORT_HASH_LENGTH hex digits of a SHA-256; anything else unchanged. */
+export function shortHash<T>(value: T): T | string {
+  return typeof value === "string" && /^[0-9a-f]{64}$/.test(value)
+    ? value.slice(0, SHORT_HASH_LENGTH)
+    : value;
+}
+
 /** syslog priorities, understood by journald as a `<N>` prefix on each line of stdout/stderr. */
 const SYSLOG_PRIORITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 
@@ -65,7 +75,10 @@ function plainBody(event: LogEvent, journald: boolean): string {
   parts.push(escapeControls(redactText(text)));
   for (const [key, value] of Object.entries(sanitizeRecord(rest))) {
     const original = rest[key];
-    const text = original instanceof Error ? errorText(value as SanitizedError) : plainValue(value);
+    const text =
+      original instanceof Error
+        ? errorText(value as SanitizedError)
+        : plainValue(key === "sha256" ? shortHash(value) : value);
     parts.push(`${escapeControls(key)}=${text}`);
   }
   return parts.join(" ");

@@ -9,3 +9,4 @@ export {
   type LogLevel,
 } from "./logger.js";
 export { registerSecret } from "./redact.js";
+export { shortHash } from "./format.js";

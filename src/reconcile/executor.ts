@@ -4,12 +4,12 @@ import { join, posix } from "node:path";
 import { pipeline, Readable, Transform } from "node:stream";
 import type { Config, SetConfig } from "../config/types.js";
 import { encodeEntryMeta, encodeTombstoneMeta } from "../datastore/metadata.js";
-import { DatastoreError, PreconditionFailedError } from "../datastore/errors.js";
+import { DatastoreError, isDatastoreUnusable, PreconditionFailedError } from "../datastore/errors.js";
 import type { Datastore } from "../datastore/types.js";
 import { AuditTrail, type AuditEntry } from "../history/audit.js";
 import type { Journal } from "../journal/journal.js";
 import type { FileRow } from "../journal/types.js";
-import type { Logger } from "../log/index.js";
+import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, keyToRelPath, type LocalEntry } from "../scan/entry.js";
 import { openTreeFile } from "../scan/hash.js";
 import { entryKeyToObjectKey } from "../scan/keys.js";
@@ -92,7 +92,10 @@ function expectedOf(entry: LocalEntry | undefined): Expected | null {
 export class Executor {
   readonly counts = emptyCounts();
   readonly changes: ChangeRecord[] = [];
-  /** Set when an action found the datastore unreachable: the pass stops starting new work. */
+  /**
+   * Set when an action found the datastore unusable (unreachable, credentials rejected...): the pass stops
+   * starting new work and reports this one error instead of one per action.
+   */
   outage?: DatastoreError;
   private readonly isRoot = process.getuid?.() === 0;
   private rootOwner?: { uid: number; gid: number };
@@ -140,9 +143,12 @@ export class Executor {
   }
 
   private fail(key: string, kind: string, error: unknown) {
-    if (error instanceof DatastoreError && error.kind === "unreachable") this.outage ??= error;
+    if (isDatastoreUnusable(error)) {
+      this.outage ??= error;
+      return;
+    }
     if (error instanceof PreconditionFailedError) {
-      this.deps.logger.info("another machine wrote it first; reconciling next pass", {
+      this.deps.logger.debug("another machine wrote it first; reconciling next pass", {
         path: key,
         action: kind,
       });
@@ -228,7 +234,7 @@ export class Executor {
     this.deps.journal.putFile(
       this.rowFor(item.key, entry, local?.sha256 ?? null, { etag: null, lastModified: null }),
     );
-    this.deps.logger.info("kept locally although deleted elsewhere (deletions: keep)", { path: item.key });
+    this.deps.logger.debug("kept locally although deleted elsewhere (deletions: keep)", { path: item.key });
   }
 
   /**
@@ -350,6 +356,21 @@ export class Executor {
       set.owner !== undefined ? owners.uid(set.owner) : fromBucket(remoteOwner, (n) => owners.uid(n));
     const gid =
       set.group !== undefined ? owners.gid(set.group) : fromBucket(remoteGroup, (n) => owners.gid(n));
+    // A configured owner removed from this machine since the config was checked: the set root's, said once.
+    for (const [what, name, id] of [
+      ["owner", set.owner, uid],
+      ["group", set.group, gid],
+    ] as const) {
+      if (name !== undefined && id === undefined) {
+        logOnce(
+          this.deps.logger,
+          `unknown-${what}:${set.name}:${name}`,
+          "warn",
+          `the set's ${what} ${name} is unknown on this machine; files get the set root's ${what}`,
+          { [what]: name },
+        );
+      }
+    }
     return { uid: uid ?? this.rootOwner.uid, gid: gid ?? this.rootOwner.gid };
   }
 
@@ -461,7 +482,7 @@ export class Executor {
       if (current) await this.deps.datastore.deleteIfCurrent(objectKey, current);
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
-      this.deps.logger.info("changed remotely since the listing; not deleted, reconciling next pass", {
+      this.deps.logger.debug("changed remotely since the listing; not deleted, reconciling next pass", {
         path: item.key,
       });
       this.counts.skipped++;

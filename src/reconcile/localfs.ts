@@ -16,6 +16,7 @@ import {
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
+import { shortHash } from "../log/index.js";
 import {
   BlockedError,
   openDirectory,
@@ -160,7 +161,7 @@ export async function writeFileAtomic(
     const sha256 = hash.digest("hex");
     if (options.sha256 && sha256 !== options.sha256) {
       throw new Error(
-        `content of ${key} does not match its sha256 (got ${sha256}, expected ${options.sha256})`,
+        `content of ${key} does not match its sha256 (got ${shortHash(sha256)}, expected ${shortHash(options.sha256)})`,
       );
     }
     if (options.size !== undefined && size !== options.size) {

@@ -1,61 +1,48 @@
 import { isAccountName } from "../config/names.js";
-import { readFileSync } from "node:fs";
+import { lookupAccount, type Account, type AccountDatabase } from "../config/accounts.js";
 
-/** Maps user and group ids to names and back, from /etc/passwd and /etc/group (read once). */
+/**
+ * Maps user and group ids to names and back through the system's name service (getent), each name or id
+ * looked up once per instance; a pass makes a new instance, so accounts added meanwhile are seen.
+ */
 export class OwnerNames {
-  private readonly users = new Map<number, string>();
-  private readonly groups = new Map<number, string>();
-  private readonly userIds = new Map<string, number>();
-  private readonly groupIds = new Map<string, number>();
+  private readonly cache = new Map<string, Account | undefined>();
 
-  constructor(passwd = readOptional("/etc/passwd"), group = readOptional("/etc/group")) {
-    for (const [name, id] of parseDatabase(passwd, 2)) {
-      this.users.set(id, name);
-      this.userIds.set(name, id);
-    }
-    for (const [name, id] of parseDatabase(group, 2)) {
-      this.groups.set(id, name);
-      this.groupIds.set(name, id);
-    }
+  private lookup(database: AccountDatabase, key: string): Account | undefined {
+    const cacheKey = `${database}:${key}`;
+    if (!this.cache.has(cacheKey)) this.cache.set(cacheKey, lookupAccount(database, key));
+    return this.cache.get(cacheKey);
   }
 
-  /** A name, or `#<id>` when the id has none here (or one that peers would not accept: see names.ts). */
+  /** A name, or `#<id>` when the id has none here, the name service cannot tell, or peers would not accept it (names.ts). */
   userName(uid: number): string {
-    const name = this.users.get(uid);
-    return name !== undefined && isAccountName(name) ? name : `#${uid}`;
+    return this.nameOf("passwd", uid);
   }
 
   groupName(gid: number): string {
-    const name = this.groups.get(gid);
-    return name !== undefined && isAccountName(name) ? name : `#${gid}`;
+    return this.nameOf("group", gid);
   }
 
+  /** The id of a user name (or `#<id>`); undefined when there is no such user here. */
   uid(name: string): number | undefined {
-    return this.userIds.get(name) ?? numericName(name);
+    return numericName(name) ?? this.lookup("passwd", name)?.id;
   }
 
   gid(name: string): number | undefined {
-    return this.groupIds.get(name) ?? numericName(name);
+    return numericName(name) ?? this.lookup("group", name)?.id;
+  }
+
+  private nameOf(database: AccountDatabase, id: number): string {
+    try {
+      const name = this.lookup(database, String(id))?.name;
+      return name !== undefined && isAccountName(name) ? name : `#${id}`;
+    } catch {
+      this.cache.set(`${database}:${id}`, undefined);
+      return `#${id}`;
+    }
   }
 }
 
 function numericName(name: string): number | undefined {
   return /^#\d+$/.test(name) ? Number(name.slice(1)) : undefined;
-}
-
-function readOptional(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
-}
-
-function* parseDatabase(text: string, idField: number): Generator<[string, number]> {
-  for (const line of text.split("\n")) {
-    const fields = line.split(":");
-    const name = fields[0];
-    const id = Number(fields[idField]);
-    if (name && Number.isInteger(id)) yield [name, id];
-  }
 }

@@ -508,7 +508,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   if (full) {
     await housekeep(deps, expiredTombstones, finished, logger);
     await pruneHistoryAndTrash({ ...deps, logger }, finished);
-    await writeHeartbeat(deps, finished, journal.countFiles(set.name));
+    await writeHeartbeat(deps, finished, journal.countByType(set.name));
   }
   return result(undefined, changeLogKey);
 }

@@ -21,10 +21,20 @@ function outcome(result: PassResult): string {
   return result.ok ? "pass complete" : "pass finished with errors";
 }
 
-/** One line per pass, each figure once; a pass stopped before it began (a guard, a missing root) was logged by the pass itself. */
-export function logPassSummary(logger: Logger, result: PassResult): void {
+/** Whether a pass changed a file on either side. */
+export function passChanged(result: PassResult): boolean {
+  const c = result.counts;
+  return c.uploaded + c.downloaded + c.deletedLocal + c.deletedRemote + c.conflicts > 0;
+}
+
+/**
+ * One line per pass, each figure once; a pass stopped before it began (a guard, a missing root) was logged by
+ * the pass itself. With `quietWhenUnchanged` (the agent) a pass that changed nothing is logged at debug.
+ */
+export function logPassSummary(logger: Logger, result: PassResult, quietWhenUnchanged = false): void {
   if (result.error !== undefined) return;
-  const level = result.interrupted ? "warn" : result.ok ? "info" : "error";
+  const quiet = quietWhenUnchanged && !passChanged(result);
+  const level = result.interrupted ? "warn" : !result.ok ? "error" : quiet ? "debug" : "info";
   logger[level](
     outcome(result),
     { set: result.set, catchUp: result.catchUp || undefined },

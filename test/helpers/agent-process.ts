@@ -27,6 +27,11 @@ export class AgentProcess {
     );
   }
 
+  /** The exit code, once the process has ended by itself. */
+  waitForExit(): Promise<number | null> {
+    return this.exited;
+  }
+
   /** SIGTERM, then the exit code. */
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     if (this.exitCode === null) this.child.kill(signal);

@@ -349,12 +349,13 @@ test("check() passes with a good configuration", async () => {
   await store.check();
 });
 
-test("check() reports a wrong secret as auth, naming endpoint and bucket but not the secret", async () => {
+test("check() reports a wrong secret as credentials, naming endpoint, bucket and key but not the secret", async () => {
   const wrongSecret = "wrong-secret-value-123";
   const wrong = createMinioDatastore({ ...config, secretAccessKey: wrongSecret });
-  const error = await rejectsWithKind(wrong.check(), "auth");
+  const error = await rejectsWithKind(wrong.check(), "credentials");
   assert.ok(error.message.includes(server.endpoint), error.message);
   assert.ok(error.message.includes(bucket), error.message);
+  assert.ok(error.message.includes(`access key ${config.accessKeyId} (SignatureDoesNotMatch`), error.message);
   assert.ok(!error.message.includes(wrongSecret));
   assert.ok(!error.message.includes(server.secretKey));
 });

@@ -138,7 +138,8 @@ describe("the datastore dies in the middle of transfers", () => {
   let a: Agent;
   let b: Agent;
   before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
+    // Each transfer is a debug line: the tests count them to cut the server in the middle.
+    fed = await startFederation(2, [{ name: "web" }], { log: { level: "debug" } });
     [a, b] = fed.agents as [Agent, Agent];
   });
   after(async () => {

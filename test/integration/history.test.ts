@@ -144,6 +144,9 @@ describe("history and restore with bucket versioning on", () => {
     assert.deepEqual(await logOf(fed, a, ["--since", mark, "--machine", "machine-c"]), []);
     const text = (await cli(fed, a, ["log", "--path", "late.txt"])).stdout;
     assert.match(text, /download\s+late\.txt\s+origin=machine-b/);
+    const hash = sha256("after the mark");
+    assert.match(text, new RegExp(` sha256=${hash.slice(0, 12)}\n`), "text shows 12 hex digits");
+    assert.equal((await logOf(fed, a, ["--path", "late.txt"]))[0]!.sha256, hash, "--json the whole hash");
     await cli(fed, a, ["log", "--since", "yesterday-ish"], 2);
   });
 

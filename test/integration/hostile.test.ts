@@ -498,12 +498,12 @@ describe("operator mistakes", () => {
       [
         "wrong key",
         (c) => (c.datastore.access_key_id = "nobody"),
-        /credentials or permissions rejected \(InvalidAccessKeyId\)/,
+        /credentials rejected for access key nobody \(InvalidAccessKeyId: no such access key on the server\)/,
       ],
       [
         "wrong secret",
         (c) => (c.datastore.secret_access_key_file = join(fed.dir, "wrong-secret")),
-        /credentials or permissions rejected \(SignatureDoesNotMatch\)/,
+        /credentials rejected for access key \S+ \(SignatureDoesNotMatch: wrong secret key\)/,
       ],
       [
         "no bucket",

@@ -505,6 +505,21 @@ test("every problem is reported at once, cross-checks included", () => {
   ]);
 });
 
+test("owner and group must be accounts the system's name service knows", () => {
+  const doc = withChange((d) => {
+    d.sets[0]!.owner = "nosuchuser";
+    d.sets[0]!.group = "nosuchgroup";
+    d.sets[1]!.owner = "www-data";
+    d.sets[1]!.group = "www-data";
+  });
+  assert.deepEqual(problems(doc), [
+    'sets[0].owner: no user named "nosuchuser" on this machine',
+    'sets[0].group: no group named "nosuchgroup" on this machine',
+  ]);
+  const config = parseConfigText(stringify(withChange((d) => (d.sets[0]!.owner = "root"))), "t.yaml", ENV);
+  assert.equal(config.sets[0]!.owner, "root");
+});
+
 test("an empty file names the required keys", () => {
   assert.deepEqual(problems(""), ["datastore: required", "sets: required"]);
 });

@@ -246,3 +246,13 @@ test("a pass summary names each figure once and says how the pass ended", async 
     "<3>error [web] pass finished with errors: 2 up, 1 down, 0 deleted here, 0 deleted remotely, 0 conflicts, 1 failed, 1 skipped, 3.0 KiB up, 10 B down, 1.23 s",
   ]);
 });
+
+test("plain lines shorten a sha256 field to 12 hex digits; JSON lines keep all 64", async () => {
+  const hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  const plain = capture({ journald: true });
+  plain.logger.info("downloaded", { set: "web", path: hash, sha256: hash, size: 4 });
+  assert.deepEqual(await plain.lines(), [`<6>info [web] downloaded path=${hash} sha256=9f86d081884c size=4`]);
+  const json = capture({ journald: true, format: "json" });
+  json.logger.info("downloaded", { sha256: hash });
+  assert.deepEqual(await json.lines(), [`<6>{"level":"info","msg":"downloaded","sha256":"${hash}"}`]);
+});

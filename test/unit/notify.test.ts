@@ -3,12 +3,11 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { SD_NOTIFY_UNAVAILABLE } from "../../src/agent/notify.js";
 import { startNotifyListener } from "../helpers/notify-socket.js";
+import { hideSdNotify } from "../helpers/hide-sd-notify.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
 const notifyModule = pathToFileURL(resolve(repoRoot, "src/agent/notify.ts")).href;
-const logModule = pathToFileURL(resolve(repoRoot, "src/log/index.ts")).href;
 
 interface ChildResult {
   code: number | null;
@@ -16,12 +15,15 @@ interface ChildResult {
   stderr: string;
 }
 
-/** Runs `body` in a fresh node process where `notifier` is a Notifier logging to stderr. */
-function runNotifierChild(body: string, env: Record<string, string>, preamble = ""): Promise<ChildResult> {
-  const script = `${preamble}
-const { createLogger } = await import(${JSON.stringify(logModule)});
+/** Runs `body` in a fresh node process where `notifier` is the process's Notifier. */
+function runNotifierChild(
+  body: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<ChildResult> {
+  const script = `
 const { createNotifier } = await import(${JSON.stringify(notifyModule)});
-const notifier = createNotifier(createLogger({ journald: false }));
+const notifier = createNotifier();
 ${body}`;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const name of ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"]) {
@@ -30,7 +32,7 @@ ${body}`;
   return new Promise((resolveRun) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "--input-type=module", "-e", script],
+      [...nodeArgs, "--import", "tsx", "--input-type=module", "-e", script],
       { cwd: repoRoot, env: childEnv, timeout: 30_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
@@ -122,32 +124,27 @@ console.log(JSON.stringify(notifier.watchdogIntervalMs() ?? null));`,
   }
 });
 
-test("with NOTIFY_SOCKET but no loadable sd-notify, one warning is logged and the agent carries on", async () => {
+test("with NOTIFY_SOCKET but no loadable sd-notify, creating the notifier fails naming the package", async () => {
   const listener = await startNotifyListener();
   try {
-    // Make `require("sd-notify")` fail the way it does when the package or its native build is missing.
-    const hideSdNotify = `
-import Module from "node:module";
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  if (request === "sd-notify") throw Object.assign(new Error("Cannot find module 'sd-notify'"), { code: "MODULE_NOT_FOUND" });
-  return load.call(this, request, ...rest);
-};`;
     const child = await runNotifierChild(
-      `notifier.ready(); notifier.status("x"); notifier.watchdog(); notifier.stopping();
-console.log(JSON.stringify(notifier.watchdogIntervalMs() ?? null));`,
+      `notifier.ready();`,
       { NOTIFY_SOCKET: listener.path, WATCHDOG_USEC: "30000000" },
       hideSdNotify,
     );
-    assert.equal(child.code, 0);
-    assert.equal(child.stdout, "null\n");
-    const lines = child.stderr.trimEnd().split("\n");
-    assert.equal(lines.length, 1, child.stderr);
-    assert.match(lines[0]!, /^\S+Z warn sd-notify unavailable \(install libsystemd-dev and rebuild\)/);
-    assert.ok(lines[0]!.endsWith(SD_NOTIFY_UNAVAILABLE));
+    assert.notEqual(child.code, 0);
+    assert.match(
+      child.stderr,
+      /NotifyUnavailableError: NOTIFY_SOCKET is set \(a Type=notify service\) but the optional package sd-notify cannot be loaded \(Cannot find module 'sd-notify'\).*install libsystemd-dev.*npm rebuild sd-notify/,
+    );
     await sleep(300);
     assert.deepEqual(listener.messages, []);
   } finally {
     await listener.close();
   }
+});
+
+test("without NOTIFY_SOCKET a missing sd-notify goes unnoticed", async () => {
+  const child = await runNotifierChild(`notifier.ready(); console.log("ran");`, {}, hideSdNotify);
+  assert.deepEqual(child, { code: 0, stdout: "ran\n", stderr: "" });
 });
