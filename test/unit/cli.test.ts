@@ -40,6 +40,8 @@ test("the program lists every command once, the hidden completion helper excepte
     "check-config",
     "install-unit",
     "rebuild-journal",
+    "doctor",
+    "forget-machine",
     "completion",
     "help",
   ]);

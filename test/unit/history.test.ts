@@ -127,7 +127,8 @@ test("each audited change is one log line with its fields and one history row", 
   const lines: string[] = [];
   const stream = new PassThrough();
   stream.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n").filter(Boolean)));
-  const audit = new AuditTrail(journal, createLogger({ stream, journald: false }), "web", () => 5000);
+  const logger = createLogger({ stream, journald: false, level: "debug" });
+  const audit = new AuditTrail(journal, logger, "web", () => 5000);
   audit.record({ path: "x.txt", action: "download", origin: "peer", sha256: "cd".repeat(32), size: 3 });
   audit.record(
     { path: "", action: "guard-trip", origin: "here", detail: "too many" },
@@ -139,7 +140,7 @@ test("each audited change is one log line with its fields and one history row", 
   assert.equal(lines.length, 2);
   assert.match(
     lines[0]!,
-    /info \[web\] downloaded path=x\.txt action=download origin=peer sha256=(cd){32} size=3$/,
+    /debug \[web\] downloaded path=x\.txt action=download origin=peer sha256=(cd){6} size=3$/,
   );
   assert.match(lines[1]!, /error \[web\] too many action=guard-trip origin=here$/);
   const rows = [...journal.history()];
