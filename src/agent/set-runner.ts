@@ -4,6 +4,7 @@ import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { journalDamageHint } from "../journal/errors.js";
 import type { Logger } from "../log/index.js";
+import { IgnoreRulesInForce, loadSetIgnore } from "../reconcile/ignore-rules.js";
 import { absolutePath } from "../reconcile/localfs.js";
 import {
   GUARD_MIN_DELETIONS,
@@ -90,11 +91,13 @@ export class SetRunner {
   private lastDeletionEventAt = 0;
   private settlingSince?: number;
   private remoteBatchRunning = false;
+  private readonly ignoreRules: IgnoreRulesInForce;
   private readonly logger: Logger;
 
   constructor(private readonly deps: SetRunnerDeps) {
     this.logger = deps.logger.child({ set: deps.set.name });
     this.burst = new BurstDetector(deps.set.burstThreshold);
+    this.ignoreRules = new IgnoreRulesInForce(deps.set);
   }
 
   get set(): SetConfig {
@@ -253,6 +256,10 @@ export class SetRunner {
           ? `scanning ${scope.dirKey}`
           : `syncing ${scope.keys.length} change(s)`;
     this.deps.onState(label);
+    const ignore = await loadSetIgnore(set, this.logger);
+    // Only a scan finds what a rule no longer ignores.
+    if (this.ignoreRules.update(ignore) && scope.kind !== "full")
+      this.requestFullPass("the ignore rules changed");
     const result: PassResult = await runPass(
       {
         config: this.deps.config,
@@ -265,6 +272,7 @@ export class SetRunner {
         scope,
         onProgress: (text) => this.deps.onState(`${label}: ${text}`),
         recentDeletions: this.recentDeletions,
+        ignore,
       },
     );
     const c = result.counts;
@@ -286,7 +294,7 @@ export class SetRunner {
     try {
       this.watch = await watchTree(
         set.path,
-        set.ignore,
+        (key) => this.ignoreRules.ignored(key),
         (events) => this.onEvents(events),
         (error) => {
           this.logger.warn(`watcher error, running a full pass: ${error.message}`);

@@ -12,6 +12,7 @@ import { hashFile } from "../scan/hash.js";
 import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
+import { IgnoredRows, loadSetIgnore, type SetIgnore } from "./ignore-rules.js";
 import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
 import { absolutePath, removeStaleTemp, TEMP_PREFIX } from "./localfs.js";
@@ -41,6 +42,8 @@ export interface PassOptions {
   allowMassDelete?: boolean;
   /** Called with a one-line progress summary as the pass goes. */
   onProgress?: (summary: string) => void;
+  /** The set's ignore rules, when the caller has loaded them (see loadSetIgnore); else the pass loads them. */
+  ignore?: SetIgnore;
   /**
    * Deletions made by earlier passes since the last full pass that ran to its end. The guard counts them with
    * this pass's own, so a tree emptied a few files at a time (the watcher reports an `rm -rf` in batches)
@@ -282,13 +285,15 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     if (error instanceof GuardError) return trip(error.message);
     throw error;
   }
+  const ignore = options.ignore ?? (await loadSetIgnore(set, logger));
+  if ("error" in ignore) return trip(ignore.error);
   if (catchUp) {
     logger.info("catch-up mode: the last good pass was long ago; applying what changed meanwhile", {
       lastGoodSync: new Date(state.lastGoodSync ?? 0).toISOString(),
     });
   }
 
-  const sourceDeps = { set, journal, datastore, logger };
+  const sourceDeps = { set, journal, datastore, logger, ignored: ignore.ignored };
   // Temp files met by a full pass are left by an interrupted run (a crash, a kill): remove them.
   const tempRemovals: Promise<boolean>[] = [];
   const onTempFile =
@@ -302,10 +307,14 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
           );
         }
       : undefined;
+  const ignoredRows = options.dryRun ? undefined : new IgnoredRows(journal, set.name);
   const joined =
     scope.kind === "keys"
       ? joinKeys(sourceDeps, scope.keys)
-      : joinTree(sourceDeps, scope.kind === "subtree" ? scope.dirKey : "", onTempFile);
+      : joinTree(sourceDeps, scope.kind === "subtree" ? scope.dirKey : "", {
+          onTempFile,
+          onIgnoredRow: ignoredRows && ((key) => ignoredRows.add(key)),
+        });
   const limit = pLimit(config.concurrency);
   const running = new Set<Promise<void>>();
   const localDeletes: PassItem[] = [];
@@ -314,6 +323,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const expiredTombstones: string[] = [];
   const unknown = new UnknownSubtrees();
   let seen = 0;
+  let rowsSeen = 0;
   let remoteSeen = 0;
   const report = () =>
     options.onProgress?.(
@@ -386,6 +396,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     if (executor.outage) break;
     seen++;
     if (seen % 1000 === 0) report();
+    if (join.row) rowsSeen++;
     if (join.remote) remoteSeen++;
     if (join.local?.problem) {
       reportProblem(logger, join.local.problem);
@@ -428,15 +439,22 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   }
   await Promise.all(running);
   learn();
+  ignoredRows?.flush();
+  if (ignoredRows?.count) {
+    logger.info(
+      `${ignoredRows.count} ignored path(s) left out of the sync; their files and objects stay as they are`,
+    );
+  }
   const staleTemps = (await Promise.all(tempRemovals)).filter(Boolean).length;
   if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
   // Every further request would wait out its retries: stop, leaving the rest (and all deletions) to the
   // next pass. The caller sees the datastore error: `fedsync sync` exits 1, the agent backs off and retries.
   if (executor.outage) throw executor.outage;
 
-  if (full && journalCount > 0 && remoteSeen === 0 && !options.allowMassDelete) {
+  // Rows of ignored paths are not counted: rules that ignore everything leave nothing to list.
+  if (full && rowsSeen > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(
-      `the bucket holds nothing under ${set.prefix} but the journal knows ${journalCount} entries; nothing deleted (${massDeleteHint(set)})`,
+      `the bucket holds nothing under ${set.prefix} but the journal knows ${rowsSeen} entries; nothing deleted (${massDeleteHint(set)})`,
     );
   }
   if (options.dryRun) return result();

@@ -10,12 +10,12 @@ import {
   type ScanItem,
   type ScanProblem,
 } from "./entry.js";
-import { compileIgnore, isIgnoredKey, type IgnoreTest } from "./ignore.js";
+import type { IgnoreTest } from "./ignore.js";
 import { TEMP_NAME_PREFIX, validateEntryKey } from "./keys.js";
 
 export interface ScanOptions {
-  /** The set's ignore globs (see compileIgnore). */
-  ignore: readonly string[];
+  /** The set's ignore rules (see compileIgnore); an ignored directory is not read. */
+  ignored: IgnoreTest;
   /** Called with the key of each temp file (`.fedsync-tmp-*`, not a directory) the walk skips. */
   onTempFile?: (key: string) => void;
 }
@@ -99,7 +99,7 @@ function decodeName(raw: Buffer): string | null {
 async function listDirectory(
   root: string,
   dirKey: string,
-  ignore: IgnoreTest,
+  ignored: IgnoreTest,
   onTempFile: TempFileHook,
 ): Promise<Listing> {
   let dirents: Dirent<Buffer>[];
@@ -122,8 +122,8 @@ async function listDirectory(
       continue;
     }
     if (!isDir && name.startsWith(TEMP_NAME_PREFIX)) onTempFile?.(dirKey + name);
-    if (ignore(dirKey + name, isDir)) continue;
     const key = dirKey + name + (isDir ? "/" : "");
+    if (ignored(key)) continue;
     const refused = validateEntryKey(key);
     if (refused === null) children.push({ kind: "entry", key, isDir });
     else children.push({ kind: "invalid", key, detail: refused });
@@ -172,7 +172,7 @@ async function readTarget(absPath: string, key: string): Promise<string | ScanPr
 async function* walkChildren(
   root: string,
   children: Child[],
-  ignore: IgnoreTest,
+  ignored: IgnoreTest,
   onTempFile: TempFileHook,
 ): AsyncGenerator<ScanItem> {
   for (let start = 0; start < children.length; start += STAT_BATCH) {
@@ -215,13 +215,13 @@ async function* walkChildren(
       }
       // Read the directory before reporting it: a directory that vanished is skipped with its subtree, and an
       // unreadable one is reported only as a problem, so its known contents are not taken as deleted.
-      const listing = await listDirectory(root, child.key, ignore, onTempFile);
+      const listing = await listDirectory(root, child.key, ignored, onTempFile);
       if ("error" in listing) {
         if (!isGone(listing.error)) yield problem(child.key, "unreadable", describe(listing.error));
         continue;
       }
       yield { kind: "entry", entry: toEntry(child.key, type, result) };
-      yield* walkChildren(root, listing.children, ignore, onTempFile);
+      yield* walkChildren(root, listing.children, ignored, onTempFile);
     }
   }
 }
@@ -242,14 +242,13 @@ export async function* scanTree(root: string, options: ScanOptions): AsyncGenera
     throw new ScanRootError(`set root ${root} ${what}`, { cause: error });
   }
   if (!rootStats.isDirectory()) throw new ScanRootError(`set root ${root} is not a directory`);
-  const ignore = compileIgnore(options.ignore);
-  const listing = await listDirectory(root, "", ignore, options.onTempFile);
+  const listing = await listDirectory(root, "", options.ignored, options.onTempFile);
   if ("error" in listing) {
     throw new ScanRootError(`set root ${root} cannot be read: ${describe(listing.error)}`, {
       cause: listing.error,
     });
   }
-  yield* walkChildren(root, listing.children, ignore, options.onTempFile);
+  yield* walkChildren(root, listing.children, options.ignored, options.onTempFile);
 }
 
 /**
@@ -289,8 +288,7 @@ export async function* scanSubtree(
     yield problem(dirKey, "invalid-name", refused);
     return;
   }
-  const ignore = compileIgnore(options.ignore);
-  if (isIgnoredKey(ignore, dirKey)) return;
+  if (options.ignored(dirKey)) return;
   const ancestors = await checkAncestors(root, dirKey);
   if (ancestors === "absent") return;
   if (ancestors !== null) {
@@ -303,18 +301,18 @@ export async function* scanSubtree(
     return;
   }
   if (!self.isDirectory()) return;
-  const listing = await listDirectory(root, dirKey, ignore, options.onTempFile);
+  const listing = await listDirectory(root, dirKey, options.ignored, options.onTempFile);
   if ("error" in listing) {
     if (!isGone(listing.error)) yield problem(dirKey, "unreadable", describe(listing.error));
     return;
   }
-  yield* walkChildren(root, listing.children, ignore, options.onTempFile);
+  yield* walkChildren(root, listing.children, options.ignored, options.onTempFile);
 }
 
 /**
  * The entry at one key, as the walk would report it, or null when there is none. The returned entry's key
- * follows what is on disk: asking for `a/` when `a` is now a file returns the file `a`. Ignore globs are
- * not applied (see isIgnoredKey).
+ * follows what is on disk: asking for `a/` when `a` is now a file returns the file `a`. Ignore rules are
+ * not applied.
  */
 export async function statEntry(root: string, key: string): Promise<LocalEntry | ScanProblem | null> {
   const refused = validateEntryKey(key);
