@@ -257,7 +257,7 @@ export class SetRunner {
           : `syncing ${scope.keys.length} change(s)`;
     this.deps.onState(label);
     const ignore = await loadSetIgnore(set, this.logger);
-    // Only a scan finds what a rule no longer ignores.
+    // Only a scan finds what a rule no longer ignores (or what passes stopped by a bad ignore file missed).
     if (this.ignoreRules.update(ignore) && scope.kind !== "full")
       this.requestFullPass("the ignore rules changed");
     const result: PassResult = await runPass(

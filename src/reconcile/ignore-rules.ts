@@ -34,17 +34,25 @@ export async function loadSetIgnore(set: SetConfig, logger: Logger): Promise<Set
 export class IgnoreRulesInForce {
   ignored: IgnoreTest;
   private rules?: string;
+  private failed = false;
 
   constructor(set: SetConfig) {
     this.ignored = compileIgnore(set.ignore);
   }
 
-  /** Takes the rules just loaded; true when they differ from the ones loaded before. */
+  /**
+   * Takes the rules just loaded; true when they differ from the ones loaded before, or when the load before
+   * failed (the passes since then synced nothing).
+   */
   update(ignore: SetIgnore): boolean {
-    if ("error" in ignore) return false;
+    if ("error" in ignore) {
+      this.failed = true;
+      return false;
+    }
     const rules = ignore.rules.join("\n");
-    const changed = this.rules !== undefined && rules !== this.rules;
+    const changed = this.failed || (this.rules !== undefined && rules !== this.rules);
     this.rules = rules;
+    this.failed = false;
     this.ignored = ignore.ignored;
     return changed;
   }

@@ -4,6 +4,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { SetConfig } from "../../src/config/types.js";
+import { IgnoreRulesInForce } from "../../src/reconcile/ignore-rules.js";
 import { compileIgnore } from "../../src/scan/ignore.js";
 import { MAX_IGNORE_FILE_BYTES, parseIgnoreFile, readIgnoreFile } from "../../src/scan/ignore-file.js";
 
@@ -160,4 +162,18 @@ test("readIgnoreFile: a missing file has no rules; a symlink, a FIFO, a director
   writeFileSync(join(root, "limit"), "x\n".repeat(MAX_IGNORE_FILE_BYTES / 2));
   const limit = await readIgnoreFile(root, "limit");
   assert.ok("rules" in limit && limit.rules.length === MAX_IGNORE_FILE_BYTES / 2);
+});
+
+test("the rules in force say when a load changed them, or follows one that failed", () => {
+  const loaded = (rules: string[]) => ({ rules, ignored: compileIgnore(rules) });
+  const inForce = new IgnoreRulesInForce({ ignore: ["*.swp"] } as SetConfig);
+  assert.equal(inForce.ignored("a.swp"), true);
+  assert.equal(inForce.update(loaded(["*.swp"])), false, "the first load");
+  assert.equal(inForce.update(loaded(["*.swp"])), false);
+  assert.equal(inForce.update(loaded(["*.swp", "*.tmp"])), true);
+  assert.equal(inForce.ignored("a.tmp"), true, "the watcher follows the new rules");
+  assert.equal(inForce.update({ error: "ignore file is a symlink" }), false);
+  assert.equal(inForce.ignored("a.tmp"), true, "a failed load keeps the rules in force");
+  assert.equal(inForce.update(loaded(["*.swp", "*.tmp"])), true, "the load after a failure");
+  assert.equal(inForce.update(loaded(["*.swp", "*.tmp"])), false);
 });
