@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import type { SetConfig } from "../config/types.js";
 import type { Logger } from "../log/index.js";
+import type { IgnoreTest } from "../scan/ignore.js";
 import { watchTree, type FileEvent, type TreeWatch } from "../watch/watcher.js";
 
 export interface RootWatchDeps {
@@ -8,6 +9,8 @@ export interface RootWatchDeps {
   logger: Logger;
   /** File events of the tree, for a lightweight set; a heavyweight set only follows the root itself. */
   events?: {
+    /** The set's ignore rules as they stand (they may change between passes). */
+    ignored: IgnoreTest;
     onEvents: (events: FileEvent[]) => void;
     onError: (error: Error) => void;
   };
@@ -75,7 +78,7 @@ export class RootWatch {
     const { set, events, logger } = this.deps;
     if (!events) return;
     try {
-      this.watch = await watchTree(set.path, set.ignore, events.onEvents, events.onError);
+      this.watch = await watchTree(set.path, events.ignored, events.onEvents, events.onError);
     } catch (error) {
       logger.error(
         `cannot watch ${set.path}: ${error instanceof Error ? error.message : String(error)}; relying on passes`,

@@ -4,6 +4,7 @@ import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { journalDamageHint } from "../journal/errors.js";
 import type { Logger } from "../log/index.js";
+import { IgnoreRulesInForce, loadSetIgnore } from "../reconcile/ignore-rules.js";
 import { absolutePath } from "../reconcile/localfs.js";
 import { logPassSummary } from "../reconcile/summary.js";
 import {
@@ -80,17 +81,20 @@ export class SetRunner {
   /** Deletions by keys and subtree passes since the last full pass, for the deletion guard. */
   private recentDeletions: RecentDeletions = { local: 0, remote: 0 };
   private readonly deletions = new DeletionSettler();
+  private readonly ignoreRules: IgnoreRulesInForce;
   private readonly logger: Logger;
 
   constructor(private readonly deps: SetRunnerDeps) {
     this.logger = deps.logger.child({ set: deps.set.name });
     this.burst = new BurstDetector(deps.set.burstThreshold);
+    this.ignoreRules = new IgnoreRulesInForce(deps.set);
     this.root = new RootWatch({
       set: deps.set,
       logger: this.logger,
       events:
         deps.set.method === "lightweight"
           ? {
+              ignored: (key) => this.ignoreRules.ignored(key),
               onEvents: (events) => this.onEvents(events),
               onError: (error) => {
                 this.logger.warn(`watcher error, running a full pass: ${error.message}`);
@@ -227,6 +231,10 @@ export class SetRunner {
           : `syncing ${scope.keys.length} change(s)`;
     this.deps.onState(label);
     const { events } = this.deps;
+    const ignore = await loadSetIgnore(set, this.logger);
+    // Only a scan finds what a rule no longer ignores (or what passes stopped by a bad ignore file missed).
+    if (this.ignoreRules.update(ignore) && scope.kind !== "full")
+      this.requestFullPass("the ignore rules changed");
     const started = Date.now();
     events.passStarted(scope);
     const result: PassResult = await runPass(
@@ -242,6 +250,7 @@ export class SetRunner {
         onProgress: (progress) => this.deps.onState(`${label}: ${describeProgress(progress)}`),
         recentDeletions: this.recentDeletions,
         onApplied: (entry) => events.applied(entry),
+        ignore,
       },
     ).catch((error: unknown) => {
       events.passFailed(scope, Date.now() - started);

@@ -14,6 +14,7 @@ import { absolutePath } from "../reconcile/localfs.js";
 import { OwnerNames } from "../reconcile/owners.js";
 import { remoteState } from "../reconcile/pass.js";
 import { plan } from "../reconcile/planner.js";
+import { loadSetIgnore } from "../reconcile/ignore-rules.js";
 import { joinTree } from "../reconcile/sources.js";
 import type { LocalState } from "../reconcile/state.js";
 import type { LocalEntry } from "../scan/entry.js";
@@ -106,7 +107,10 @@ export async function rebuildSet(
       counts.differing++;
     }
   };
-  for await (const join of joinTree({ set, journal, datastore: deps.datastore, logger }, "")) {
+  const ignore = await loadSetIgnore(set, logger);
+  if ("error" in ignore) throw new CliExit(EXIT_FAILURE, `${set.name}: ${ignore.error}`);
+  const sourceDeps = { set, journal, datastore: deps.datastore, logger, ignored: ignore.ignored };
+  for await (const join of joinTree(sourceDeps, "")) {
     const entry = join.local?.entry;
     if (join.local?.problem) {
       logger.warn(`skipping ${join.key}: ${join.local.problem.detail}`, { path: join.key });

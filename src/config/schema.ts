@@ -1,10 +1,10 @@
 import { hostname } from "node:os";
 import { posix } from "node:path";
-import picomatch from "picomatch";
 import * as z from "zod";
 import { accountProblem, type AccountDatabase } from "./accounts.js";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
+import { configIgnoreRuleProblem } from "./ignore-rule.js";
 import { ACCOUNT_NAME, MACHINE_NAME, MACHINE_NAME_RULE, SET_NAME } from "./names.js";
 import { hookCommandProblem } from "./shell.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
@@ -17,6 +17,10 @@ const DURATION_ERROR = "expected a duration like 30s, 2m";
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const LISTEN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const PERCENT = /^(\d+(?:\.\d+)?)%$/;
+/** The longest file name Linux allows. */
+const MAX_NAME_BYTES = 255;
+/** The agent's temporary files start with this (scan/keys.ts; config does not import from scan). */
+const TEMP_NAME_PREFIX = ".fedsync-tmp-";
 
 /** Messages for the issues zod raises by itself; messages given in the schema take precedence. */
 export const baseMessages: z.core.$ZodErrorMap = (issue) => {
@@ -83,16 +87,22 @@ const prefix = z.string().transform((text, ctx) => {
   return withSlash;
 });
 
-/** An ignore glob as the scanner reads it: a leading "/" anchors it, a trailing "/" limits it to directories. */
-const glob = z.string().transform((pattern, ctx) => {
-  const body = pattern.replace(/^\//, "").replace(/\/$/, "");
-  if (body === "") return invalid(ctx, "must not be empty");
-  try {
-    picomatch.makeRe(body, { strictBrackets: true, dot: true });
-  } catch (error) {
-    return invalid(ctx, `invalid glob: ${(error as Error).message}`);
+/** One ignore rule, in gitignore syntax; a rule git would read as a comment or as matching nothing is refused. */
+const ignoreRule = z.string().transform((rule, ctx) => {
+  const problem = configIgnoreRuleProblem(rule);
+  return problem === undefined ? rule : invalid(ctx, problem);
+});
+
+/** The ignore file: a plain name at the set root. */
+const ignoreFile = z.string().transform((name, ctx) => {
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
+    return invalid(ctx, 'expected a file name at the set root (no "/", not "." or "..")');
   }
-  return pattern;
+  if (Buffer.byteLength(name, "utf8") > MAX_NAME_BYTES)
+    return invalid(ctx, `longer than ${MAX_NAME_BYTES} bytes`);
+  if (name.startsWith(TEMP_NAME_PREFIX))
+    return invalid(ctx, `names starting with ${TEMP_NAME_PREFIX} are fedsync's own`);
+  return name;
 });
 
 const MODE_MASK_ERROR = 'expected permission bits in octal, in quotes, like "0775"';
@@ -161,7 +171,8 @@ const setSchema = z
     method: z.enum(["heavyweight", "lightweight"]).prefault("heavyweight"),
     prefix: prefix.optional(),
     interval: duration("2m", { timer: true }),
-    ignore: z.array(glob).prefault([]),
+    ignore: z.array(ignoreRule).prefault([]),
+    ignore_file: ignoreFile.optional(),
     owner: z
       .string()
       .regex(ACCOUNT_NAME, { error: "expected a user name" })
@@ -196,6 +207,7 @@ const setSchema = z
     prefix: set.prefix ?? `${set.name}/`,
     intervalMs: set.interval,
     ignore: set.ignore,
+    ...(set.ignore_file !== undefined && { ignoreFile: set.ignore_file }),
     ...(set.owner !== undefined && { owner: set.owner }),
     ...(set.group !== undefined && { group: set.group }),
     preserveOwner: set.preserve_owner,

@@ -27,8 +27,10 @@ export interface SetConfig {
   prefix: string;
   /** Heavyweight pass interval, ms (default 2m). */
   intervalMs: number;
-  /** Ignore globs (picomatch syntax, matched against the relative path). */
+  /** Ignore rules in gitignore syntax, one rule per item, applied in order (see src/scan/ignore.ts). */
   ignore: string[];
+  /** Name of a file at the set root whose gitignore rules apply after `ignore`, when set. */
+  ignoreFile?: string;
   /** Owner and group of every file fedsync writes, when it runs as root. */
   owner?: string;
   group?: string;

@@ -7,7 +7,7 @@ export interface PathFilter {
 }
 
 /**
- * `--path` of `fedsync log`: a glob over set-relative paths (picomatch syntax, as in `ignore`), or a plain
+ * `--path` of `fedsync log`: a glob over set-relative paths (picomatch syntax), or a plain
  * path, which matches itself and everything under it.
  */
 export function pathFilter(pattern: string): PathFilter {

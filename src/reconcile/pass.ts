@@ -13,6 +13,7 @@ import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
 import { deletionGuard, GuardError, massDeleteHint, type RecentDeletions } from "./guards.js";
 import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
+import { IgnoredRows, loadSetIgnore, type SetIgnore } from "./ignore-rules.js";
 import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
 import { removeStaleTemp } from "./localfs.js";
@@ -49,6 +50,8 @@ export interface PassOptions {
   onProgress?: (progress: PassProgress) => void;
   /** Once aborted, the pass starts no new work: what is in flight finishes, deletions and the rest wait. */
   signal?: AbortSignal;
+  /** The set's ignore rules, when the caller has loaded them (see loadSetIgnore); else the pass loads them. */
+  ignore?: SetIgnore;
   /**
    * Deletions made by earlier passes since the last full pass that ran to its end. The guard counts them with
    * this pass's own, so a tree emptied a few files at a time (the watcher reports an `rm -rf` in batches)
@@ -269,13 +272,15 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     journal.updateSetState(set.name, { lastError: error.message });
     return result(error.message, undefined, false);
   }
+  const ignore = options.ignore ?? (await loadSetIgnore(set, logger));
+  if ("error" in ignore) return trip(ignore.error);
   if (catchUp) {
     logger.info("catch-up mode: the last good pass was long ago; applying what changed meanwhile", {
       lastGoodSync: new Date(state.lastGoodSync ?? 0).toISOString(),
     });
   }
 
-  const sourceDeps = { set, journal, datastore, logger };
+  const sourceDeps = { set, journal, datastore, logger, ignored: ignore.ignored };
   // Temp files met by a full pass are left by an interrupted run (a crash, a kill): remove them.
   const tempRemovals: Promise<boolean>[] = [];
   const onTempFile =
@@ -289,10 +294,14 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
           );
         }
       : undefined;
+  const ignoredRows = options.dryRun ? undefined : new IgnoredRows(journal, set.name);
   const joined =
     scope.kind === "keys"
       ? joinKeys(sourceDeps, scope.keys)
-      : joinTree(sourceDeps, scope.kind === "subtree" ? scope.dirKey : "", onTempFile);
+      : joinTree(sourceDeps, scope.kind === "subtree" ? scope.dirKey : "", {
+          onTempFile,
+          onIgnoredRow: ignoredRows && ((key) => ignoredRows.add(key)),
+        });
   const limit = pLimit(config.concurrency);
   const running = new Set<Promise<void>>();
   const localDeletes: PassItem[] = [];
@@ -312,6 +321,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   }
   const mountFinder = full && root ? new MountFinder(root.dev) : undefined;
   let seen = 0;
+  let rowsSeen = 0;
   let remoteSeen = 0;
   const report = () => options.onProgress?.({ checked: seen, counts: executor.counts });
 
@@ -381,6 +391,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     if (executor.outage || interrupted()) break;
     seen++;
     if (seen % 1000 === 0) report();
+    if (join.row) rowsSeen++;
     if (join.remote) remoteSeen++;
     if (join.local?.problem) {
       reportProblem(logger, join.local.problem);
@@ -427,6 +438,12 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   }
   await Promise.all(running);
   learn();
+  ignoredRows?.flush();
+  if (ignoredRows?.count) {
+    logger.info(
+      `${ignoredRows.count} ignored path(s) left out of the sync; their files and objects stay as they are`,
+    );
+  }
   const staleTemps = (await Promise.all(tempRemovals)).filter(Boolean).length;
   if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
   // Every further request would wait out its retries: stop, leaving the rest (and all deletions) to the
@@ -447,9 +464,10 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     }
   }
 
-  if (full && journalCount > 0 && remoteSeen === 0 && !options.allowMassDelete) {
+  // Rows of ignored paths are not counted: rules that ignore everything leave nothing to list.
+  if (full && rowsSeen > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(
-      `the bucket holds nothing under ${set.prefix} but the journal knows ${journalCount} entries; nothing deleted (${massDeleteHint(set)})`,
+      `the bucket holds nothing under ${set.prefix} but the journal knows ${rowsSeen} entries; nothing deleted (${massDeleteHint(set)})`,
     );
   }
   if (options.dryRun) return result();

@@ -4,7 +4,7 @@ import type { Journal } from "../journal/journal.js";
 import type { FileRow } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { compareKeys, isDirKey, type LocalEntry, type ScanItem, type ScanProblem } from "../scan/entry.js";
-import { compileIgnore, isIgnoredKey } from "../scan/ignore.js";
+import type { IgnoreTest } from "../scan/ignore.js";
 import { entryKeyToObjectKey, objectKeyOverflow, objectKeyToEntryKey } from "../scan/keys.js";
 import { scanSubtree, statEntry } from "../scan/walk.js";
 import { tombstonePrefix } from "./layout.js";
@@ -46,6 +46,15 @@ interface SourceDeps {
   journal: Journal;
   datastore: Datastore;
   logger: Logger;
+  /** The set's ignore rules: an ignored key is left out of every stream alike, so no side sees it. */
+  ignored: IgnoreTest;
+}
+
+export interface JoinHooks {
+  /** Hears of each temp file the scan skips. */
+  onTempFile?: (key: string) => void;
+  /** Hears of each journal row whose key is ignored. */
+  onIgnoredRow?: (key: string) => void;
 }
 
 async function* localItems(scan: AsyncIterable<ScanItem>): AsyncGenerator<LocalItem> {
@@ -83,9 +92,8 @@ async function* againstJournal(
   deps: SourceDeps,
   prefix: string,
   under: string,
-  ignored: (key: string) => boolean,
 ): AsyncGenerator<ListedObject> {
-  const { datastore, journal, set } = deps;
+  const { datastore, journal, set, ignored } = deps;
   const entryKey = (objectKey: string) => objectKey.slice(prefix.length);
   const countNews = (items: ObjectInfo[]) => {
     const rows = journal.remoteVersionsBetween(
@@ -143,7 +151,6 @@ async function* listed(
   deps: SourceDeps,
   prefix: string,
   objects: AsyncIterable<ListedObject>,
-  ignored: (key: string) => boolean,
 ): AsyncGenerator<Listed> {
   for await (const { info, current } of objects) {
     const mapped = objectKeyToEntryKey(prefix, info.key);
@@ -156,40 +163,39 @@ async function* listed(
       );
       continue;
     }
-    if (!ignored(mapped.key)) yield current ? { key: mapped.key, info, current } : { key: mapped.key, info };
+    if (!deps.ignored(mapped.key))
+      yield current ? { key: mapped.key, info, current } : { key: mapped.key, info };
   }
 }
 
-function* journalRows(rows: Iterable<FileRow>, ignored: (key: string) => boolean): Generator<KeyedRow> {
+function* journalRows(
+  rows: Iterable<FileRow>,
+  ignored: IgnoreTest,
+  onIgnoredRow?: (key: string) => void,
+): Generator<KeyedRow> {
   for (const row of rows) {
     if (!ignored(row.path)) yield { ...row, key: row.path };
+    else onIgnoredRow?.(row.path);
   }
 }
 
-/**
- * The sorted, merged view of a set (or a subtree of it): local scan, journal, bucket and tombstones.
- * `onTempFile` hears of each temp file the scan skips.
- */
-export function joinTree(
-  deps: SourceDeps,
-  dirKey: string,
-  onTempFile?: (key: string) => void,
-): AsyncGenerator<Joined> {
-  const { set, journal } = deps;
-  const test = compileIgnore(set.ignore);
-  const ignored = (key: string) => isIgnoredKey(test, key);
+/** The sorted, merged view of a set (or a subtree of it): local scan, journal, bucket and tombstones. */
+export function joinTree(deps: SourceDeps, dirKey: string, hooks: JoinHooks = {}): AsyncGenerator<Joined> {
+  const { set, journal, ignored } = deps;
   const merged = mergeByKey<{ local: LocalItem; row: KeyedRow; remote: Listed; tombstone: Listed }>({
-    local: localItems(scanSubtree(set.path, dirKey, { ignore: set.ignore, onTempFile, prefix: set.prefix })),
+    local: localItems(
+      scanSubtree(set.path, dirKey, { ignored, onTempFile: hooks.onTempFile, prefix: set.prefix }),
+    ),
     row: journalRows(
       dirKey === "" ? journal.filesInOrder(set.name) : journal.filesUnder(set.name, dirKey),
       ignored,
+      hooks.onIgnoredRow,
     ),
-    remote: listed(deps, set.prefix, againstJournal(deps, set.prefix, dirKey, ignored), ignored),
+    remote: listed(deps, set.prefix, againstJournal(deps, set.prefix, dirKey)),
     tombstone: listed(
       deps,
       tombstonePrefix(set.name),
       withMetadata(deps.datastore, tombstonePrefix(set.name) + dirKey),
-      ignored,
     ),
   });
   return dirKey === "" ? merged : withoutKey(merged, dirKey);
@@ -236,8 +242,7 @@ async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
 
 /** The same view for individual keys, in key order, looked up a batch at a time. */
 export async function* joinKeys(deps: SourceDeps, keys: string[]): AsyncGenerator<Joined> {
-  const test = compileIgnore(deps.set.ignore);
-  const unique = [...new Set(keys)].filter((key) => !isIgnoredKey(test, key)).sort(compareKeys);
+  const unique = [...new Set(keys)].filter((key) => !deps.ignored(key)).sort(compareKeys);
   for (let start = 0; start < unique.length; start += KEY_LOOKUP_BATCH) {
     const batch = unique.slice(start, start + KEY_LOOKUP_BATCH);
     for (const joined of await Promise.all(batch.map((key) => lookUpKey(deps, key)))) {

@@ -1,49 +1,54 @@
-import picomatch from "picomatch";
-import { isDirKey, keyToRelPath } from "./entry.js";
+import ignore, { type Ignore } from "ignore";
 import { TEMP_NAME_PREFIX } from "./keys.js";
 
-/** Whether one path (relative, no trailing slash) is ignored; its ancestors are not consulted. */
-export type IgnoreTest = (relPath: string, isDir: boolean) => boolean;
+/**
+ * Whether an entry key (a directory's ends in `/`) is left out of the sync, itself or through one of its
+ * parent directories.
+ */
+export type IgnoreTest = (key: string) => boolean;
 
 /**
- * Compiles a set's ignore globs (picomatch, dotfiles matched), gitignore-like: a glob without `/` matches
- * a name at any depth (`*.swp`), a glob with `/` matches the whole relative path (`cache/**`), a leading
- * `/` anchors a name at the root (`/build`), and a trailing `/` matches directories only (`tmp/`).
- * The agent's own temporary names are always ignored.
+ * Paths looked up before the matcher starts afresh: the `ignore` package remembers every path (and parent)
+ * it was asked about, which on a large tree would grow without end.
  */
-export function compileIgnore(globs: readonly string[]): IgnoreTest {
-  const byName: string[] = [];
-  const byPath: string[] = [];
-  const dirByName: string[] = [];
-  const dirByPath: string[] = [];
-  for (const glob of globs) {
-    const dirOnly = glob.endsWith("/");
-    let pattern = dirOnly ? glob.slice(0, -1) : glob;
-    const anchored = pattern.includes("/");
-    if (pattern.startsWith("/")) pattern = pattern.slice(1);
-    if (pattern === "") continue;
-    (dirOnly ? (anchored ? dirByPath : dirByName) : anchored ? byPath : byName).push(pattern);
-  }
-  const compile = (patterns: string[]) =>
-    patterns.length > 0 ? picomatch(patterns, { dot: true }) : () => false;
-  const [name, path, dirName, dirPath] = [byName, byPath, dirByName, dirByPath].map(compile) as [
-    picomatch.Matcher,
-    picomatch.Matcher,
-    picomatch.Matcher,
-    picomatch.Matcher,
-  ];
-  return (relPath, isDir) => {
-    const base = relPath.slice(relPath.lastIndexOf("/") + 1);
-    if (base.startsWith(TEMP_NAME_PREFIX) || name(base) || path(relPath)) return true;
-    return isDir && (dirName(base) || dirPath(relPath));
-  };
+const REMEMBERED_PATHS = 10_000;
+
+/**
+ * The text with each UTF-8 byte as one character. git matches rules byte by byte, so `?` or `[...]` stands
+ * for one byte of "é", not for the letter; the `ignore` package matches characters. Rules and paths are both
+ * handed to it in this form, which makes its answers git's.
+ */
+function asBytes(text: string): string {
+  // Pure ASCII, the common case, is its own byte string.
+  return Buffer.byteLength(text, "utf8") === text.length
+    ? text
+    : Buffer.from(text, "utf8").toString("latin1");
 }
 
-/** Whether an entry key is ignored, itself or through one of its parent directories. */
-export function isIgnoredKey(test: IgnoreTest, key: string): boolean {
-  const relPath = keyToRelPath(key);
-  for (let slash = relPath.indexOf("/"); slash !== -1; slash = relPath.indexOf("/", slash + 1)) {
-    if (test(relPath.slice(0, slash), true)) return true;
-  }
-  return test(relPath, isDirKey(key));
+function matcher(rules: readonly string[] | Ignore): Ignore {
+  // git is case-sensitive on Linux (core.ignorecase is false); the package folds case by default.
+  const options = { ignorecase: false, allowRelativePaths: true };
+  return ignore(options).add(Array.isArray(rules) ? rules.map(asBytes) : rules);
+}
+
+/**
+ * Compiles gitignore rules (gitignore(5), in order: the last rule that matches a path decides, and nothing
+ * under an excluded directory can be included again). Keys are matched as paths from the set root, a
+ * directory's with its trailing `/`, which is what rules ending in `/` need. fedsync's own temporary
+ * names are always ignored, whatever the rules say.
+ */
+export function compileIgnore(rules: readonly string[]): IgnoreTest {
+  const isTemp = (key: string) => key.startsWith(TEMP_NAME_PREFIX) || key.includes(`/${TEMP_NAME_PREFIX}`);
+  if (rules.length === 0) return isTemp;
+  const compiled = matcher(rules);
+  let current = compiled;
+  let asked = 0;
+  return (key) => {
+    if (isTemp(key)) return true;
+    if (++asked > REMEMBERED_PATHS) {
+      current = matcher(compiled);
+      asked = 0;
+    }
+    return current.ignores(asBytes(key));
+  };
 }

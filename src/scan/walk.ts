@@ -10,12 +10,12 @@ import {
   type ScanItem,
   type ScanProblem,
 } from "./entry.js";
-import { compileIgnore, isIgnoredKey, type IgnoreTest } from "./ignore.js";
+import type { IgnoreTest } from "./ignore.js";
 import { objectKeyOverflow, TEMP_NAME_PREFIX, validateEntryKey } from "./keys.js";
 
 export interface ScanOptions {
-  /** The set's ignore globs (see compileIgnore). */
-  ignore: readonly string[];
+  /** The set's ignore rules (see compileIgnore); an ignored directory is not read. */
+  ignored: IgnoreTest;
   /** Called with the key of each temp file (`.fedsync-tmp-*`, not a directory) the walk skips. */
   onTempFile?: (key: string) => void;
   /** The set's bucket prefix: an entry whose object key would be too long for the datastore is a problem. */
@@ -26,7 +26,7 @@ type TempFileHook = ScanOptions["onTempFile"];
 
 /** What a directory listing needs besides the directory: the ignore test and the options that apply to names. */
 interface ListContext {
-  ignore: IgnoreTest;
+  ignored: IgnoreTest;
   onTempFile: TempFileHook;
   prefix: string | undefined;
 }
@@ -108,7 +108,7 @@ function decodeName(raw: Buffer): string | null {
 }
 
 async function listDirectory(root: string, dirKey: string, context: ListContext): Promise<Listing> {
-  const { ignore, onTempFile, prefix } = context;
+  const { ignored, onTempFile, prefix } = context;
   let dirents: Dirent<Buffer>[];
   try {
     dirents = await readdir(join(root, keyToRelPath(dirKey)), { encoding: "buffer", withFileTypes: true });
@@ -130,8 +130,8 @@ async function listDirectory(root: string, dirKey: string, context: ListContext)
       continue;
     }
     if (!isDir && name.startsWith(TEMP_NAME_PREFIX)) onTempFile?.(dirKey + name);
-    if (ignore(dirKey + name, isDir)) continue;
     const key = dirKey + name + (isDir ? "/" : "");
+    if (ignored(key)) continue;
     const refused = validateEntryKey(key);
     const overflow = refused === null && prefix !== undefined ? objectKeyOverflow(prefix, key) : null;
     if (refused !== null) children.push({ kind: "invalid", key, reason: "invalid-name", detail: refused });
@@ -144,7 +144,7 @@ async function listDirectory(root: string, dirKey: string, context: ListContext)
 }
 
 function listContext(options: ScanOptions): ListContext {
-  return { ignore: compileIgnore(options.ignore), onTempFile: options.onTempFile, prefix: options.prefix };
+  return { ignored: options.ignored, onTempFile: options.onTempFile, prefix: options.prefix };
 }
 
 /**
@@ -303,7 +303,7 @@ export async function* scanSubtree(
     return;
   }
   const context = listContext(options);
-  if (isIgnoredKey(context.ignore, dirKey)) return;
+  if (context.ignored(dirKey)) return;
   const overflow = options.prefix === undefined ? null : objectKeyOverflow(options.prefix, dirKey);
   if (overflow !== null) {
     yield problem(dirKey, "too-long", overflow);
@@ -331,8 +331,8 @@ export async function* scanSubtree(
 
 /**
  * The entry at one key, as the walk would report it, or null when there is none. The returned entry's key
- * follows what is on disk: asking for `a/` when `a` is now a file returns the file `a`. Ignore globs are
- * not applied (see isIgnoredKey).
+ * follows what is on disk: asking for `a/` when `a` is now a file returns the file `a`. Ignore rules are
+ * not applied.
  */
 export async function statEntry(root: string, key: string): Promise<LocalEntry | ScanProblem | null> {
   const refused = validateEntryKey(key);

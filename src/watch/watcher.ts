@@ -1,6 +1,6 @@
 import watcher from "@parcel/watcher";
 import { basename, relative, sep } from "node:path";
-import { compileIgnore, isIgnoredKey } from "../scan/ignore.js";
+import type { IgnoreTest } from "../scan/ignore.js";
 import { TEMP_NAME_PREFIX } from "../scan/keys.js";
 
 export interface FileEvent {
@@ -16,15 +16,15 @@ export interface TreeWatch {
 /**
  * Watches a set root recursively (inotify through @parcel/watcher) and hands over batches of relevant
  * events: inside the root, not ignored, not fedsync's own temp files. Events are hints: the watcher can
- * drop them on a burst without saying so, which is why every consumer also scans.
+ * drop them on a burst without saying so, which is why every consumer also scans. `ignored` is asked
+ * anew for every event, so it can follow rules that change.
  */
 export async function watchTree(
   root: string,
-  ignore: string[],
+  ignored: IgnoreTest,
   onEvents: (events: FileEvent[]) => void,
   onError: (error: Error) => void,
 ): Promise<TreeWatch> {
-  const test = compileIgnore(ignore);
   const subscription = await watcher.subscribe(root, (error, events) => {
     if (error) {
       onError(error);
@@ -35,7 +35,8 @@ export async function watchTree(
       const rel = relative(root, event.path);
       if (rel === "" || rel.startsWith("..") || basename(rel).startsWith(TEMP_NAME_PREFIX)) continue;
       const path = sep === "/" ? rel : rel.split(sep).join("/");
-      if (isIgnoredKey(test, path)) continue;
+      // The event does not say whether the path is a directory: it is dropped only when ignored either way.
+      if (ignored(path) && ignored(`${path}/`)) continue;
       relevant.push({ path, type: event.type });
     }
     if (relevant.length > 0) onEvents(relevant);

@@ -17,6 +17,7 @@ import {
 import { exactDuration } from "../../src/config/duration.js";
 import { resolvedConfig } from "../../src/config/resolved.js";
 import { closest, editDistance } from "../../src/config/suggest.js";
+import { TEMP_NAME_PREFIX } from "../../src/scan/keys.js";
 
 const SECRET = "s3cr3t-Value-42";
 const ENV = { FEDSYNC_SECRET_ACCESS_KEY: SECRET };
@@ -135,7 +136,8 @@ sets:
     method: heavyweight
     prefix: sites/webroot
     interval: 90s
-    ignore: ["cache/**", "*.swp", "/build", "tmp/"]
+    ignore: ["cache/**", "*.swp", "/build", "tmp/", "!keep.swp"]
+    ignore_file: .fedsyncignore
     owner: www-data
     group: www-data
     deletions: keep
@@ -196,7 +198,8 @@ test("a config with every key set is read and normalized", () => {
         method: "heavyweight",
         prefix: "sites/webroot/",
         intervalMs: 90_000,
-        ignore: ["cache/**", "*.swp", "/build", "tmp/"],
+        ignore: ["cache/**", "*.swp", "/build", "tmp/", "!keep.swp"],
+        ignoreFile: ".fedsyncignore",
         owner: "www-data",
         group: "www-data",
         deletions: "keep",
@@ -338,11 +341,53 @@ const singleErrors: [string, (doc: Doc) => void, string][] = [
   ["bad create", (d) => (d.sets[0]!.create = 1), "sets[0].create: expected true or false"],
   ["ignore not a list", (d) => (d.sets[0]!.ignore = "*.tmp"), "sets[0].ignore: expected a list"],
   [
-    "bad glob",
+    "ignore rule with an unclosed bracket",
     (d) => (d.sets[0]!.ignore = ["ok/**", "cache/[ab"]),
-    String.raw`sets[0].ignore[1]: invalid glob: Missing closing: "]" - use "\\]" to match literal characters`,
+    'sets[0].ignore[1]: has a "[" without a closing "]" (write "\\[" for a literal "[")',
   ],
-  ["empty glob", (d) => (d.sets[0]!.ignore = ["*.swp", "/"]), "sets[0].ignore[1]: must not be empty"],
+  ["empty ignore rule", (d) => (d.sets[0]!.ignore = ["*.swp", "  "]), "sets[0].ignore[1]: must not be empty"],
+  ["ignore rule of a slash", (d) => (d.sets[0]!.ignore = ["/"]), "sets[0].ignore[0]: matches nothing"],
+  [
+    "ignore rule that is a comment",
+    (d) => (d.sets[0]!.ignore = ["# caches"]),
+    'sets[0].ignore[0]: starts with "#", which makes it a comment; write "\\#" to match a name starting with "#"',
+  ],
+  [
+    "lone negation",
+    (d) => (d.sets[0]!.ignore = ["*.log", "!"]),
+    'sets[0].ignore[1]: is a lone "!", which matches nothing',
+  ],
+  [
+    "ignore rule ending in a backslash",
+    (d) => (d.sets[0]!.ignore = ["name\\"]),
+    'sets[0].ignore[0]: ends in a lone "\\", which matches nothing',
+  ],
+  [
+    "unknown character class",
+    (d) => (d.sets[0]!.ignore = ["[[:letter:]]*"]),
+    'sets[0].ignore[0]: names an unknown character class "[:letter:]"',
+  ],
+  ["ignore rule of two lines", (d) => (d.sets[0]!.ignore = ["a\nb"]), "sets[0].ignore[0]: must be one line"],
+  [
+    "ignore_file with a slash",
+    (d) => (d.sets[0]!.ignore_file = "conf/rules"),
+    'sets[0].ignore_file: expected a file name at the set root (no "/", not "." or "..")',
+  ],
+  [
+    "ignore_file of ..",
+    (d) => (d.sets[0]!.ignore_file = ".."),
+    'sets[0].ignore_file: expected a file name at the set root (no "/", not "." or "..")',
+  ],
+  [
+    "ignore_file with a temporary name",
+    (d) => (d.sets[0]!.ignore_file = `${TEMP_NAME_PREFIX}rules`),
+    `sets[0].ignore_file: names starting with ${TEMP_NAME_PREFIX} are fedsync's own`,
+  ],
+  [
+    "ignore_file not a string",
+    (d) => (d.sets[0]!.ignore_file = true),
+    "sets[0].ignore_file: expected a string (put the value in quotes)",
+  ],
   [
     "max_delete over 100%",
     (d) => (d.sets[0]!.max_delete = "150%"),
@@ -692,7 +737,7 @@ function keyNames(value: unknown, parent = ""): string[] {
 
 test("the example and docs/configuration.md cover every key", () => {
   const keys = [...new Set(keyNames(parse(fullYaml("/s", "/c"))))];
-  assert.equal(keys.length, 46);
+  assert.equal(keys.length, 47);
   const example = readFileSync(examplePath, "utf8");
   const docs = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
   for (const key of keys) {
