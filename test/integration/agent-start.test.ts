@@ -113,7 +113,8 @@ describe("fedsync run before the datastore answers, and without the sd-notify bi
       await fed.minio.resume();
       down = false;
       await listener.waitFor((m) => m.includes("READY=1"), 90_000);
-      await agent.waitForLog(/datastore up again/);
+      // READY=1 comes over the notify socket; the log line after it over a pipe, possibly later.
+      await agent.waitForLog(/ ready: machine /);
       const output = agent.output;
       assert.ok(output.indexOf("datastore up again") < output.indexOf(" ready: machine "), output);
       assert.equal(output.match(/datastore down: .*cannot reach the server/g)?.length, 1, output);
