@@ -57,6 +57,10 @@ export const COMMANDS: CommandEntry[] = [
           "--accept-new-root",
           "take the set root as it is now after it became another directory (or a sub-mount went for good)",
         )
+        .option(
+          "--full-listing",
+          "list the bucket even when the change log shows no other writer since the last listing",
+        )
         .option("--json", "print the plan (with --dry-run) or each set's result as JSON")
         .addHelpText(
           "after",

@@ -14,6 +14,7 @@ export interface SyncOptions extends GlobalOptions {
   dryRun?: boolean;
   allowMassDelete?: boolean;
   acceptNewRoot?: boolean;
+  fullListing?: boolean;
   json?: boolean;
 }
 
@@ -40,7 +41,7 @@ function jsonResult(result: PassResult, dryRun: boolean) {
       plan: result.planned.map((step) => ({ path: step.key, action: step.action, detail: step.detail })),
     };
   }
-  return { ...common, counts: result.counts, durationMs: result.durationMs };
+  return { ...common, bucket: result.bucket, counts: result.counts, durationMs: result.durationMs };
 }
 
 /**
@@ -94,6 +95,7 @@ export async function syncCommand(options: SyncOptions): Promise<number> {
           dryRun: options.dryRun,
           allowMassDelete: options.allowMassDelete,
           acceptNewRoot: options.acceptNewRoot,
+          fullListing: options.fullListing,
           signal: interrupt.signal,
           onProgress: progress && ((p) => progress.update(progressText(set.name, p, Date.now() - started))),
         },

@@ -48,6 +48,11 @@ export interface SetConfig {
   pollIntervalMs: number;
   /** Lightweight: safety pass interval, ms (default 10m). */
   safetyIntervalMs: number;
+  /**
+   * A full pass lists the bucket when this long has passed since the last pass that did (default 1h);
+   * before that, only when the change log shows another writer.
+   */
+  fullListingIntervalMs: number;
   /** Lightweight: events per second that count as a burst (default 1000). */
   burstThreshold: number;
   /** Keep files the agent deletes or overwrites in `<state_dir>/trash/<set>/` (default false). */

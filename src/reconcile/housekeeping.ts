@@ -7,6 +7,7 @@ import type { ChangeRecord } from "./executor.js";
 import type { Journal } from "../journal/journal.js";
 import { isMachineName } from "../config/names.js";
 import {
+  compactTimestamp,
   heartbeatKey,
   heartbeatPrefix,
   logKey,
@@ -48,6 +49,7 @@ export async function housekeep(
   deps.journal.pruneAppliedTombstones(deps.set.name, now - deps.config.tombstoneRetentionMs);
   const prefix = logPrefix(deps.set.name);
   const cutoff = now - deps.config.logRetentionMs;
+  deps.journal.pruneAppliedLog(deps.set.name, prefix + compactTimestamp(cutoff));
   const expiredLogs: string[] = [];
   for await (const info of deps.datastore.list(prefix)) {
     const at = parseCompactTimestamp(info.key.slice(prefix.length));

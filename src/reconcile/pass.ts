@@ -21,7 +21,15 @@ import { checkMounts, MountFinder, mountsRecord } from "./mounts.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
 import { checkRoot, recheckRoot, RootMissingError, takeAcceptFlag } from "./root.js";
-import { joinKeys, joinTree, UnknownSubtrees, type Joined, type PassScope } from "./sources.js";
+import { chooseBucketView } from "./bucket-view.js";
+import {
+  joinKeys,
+  joinTree,
+  UnknownSubtrees,
+  type BucketView,
+  type Joined,
+  type PassScope,
+} from "./sources.js";
 import type { LocalState, RemoteState, TombstoneState } from "./state.js";
 
 export type { PassScope } from "./sources.js";
@@ -50,6 +58,8 @@ export interface PassOptions {
   onProgress?: (progress: PassProgress) => void;
   /** Once aborted, the pass starts no new work: what is in flight finishes, deletions and the rest wait. */
   signal?: AbortSignal;
+  /** List the bucket even when the change log shows no other writer since the last listing. */
+  fullListing?: boolean;
   /** The set's ignore rules, when the caller has loaded them (see loadSetIgnore); else the pass loads them. */
   ignore?: SetIgnore;
   /**
@@ -99,6 +109,8 @@ export interface PassResult {
   problems: PassProblems;
   /** Stopped early by the abort signal: nothing deleted, the rest left for the next pass. */
   interrupted: boolean;
+  /** Where the bucket's side came from: a listing, or (a full pass with no other writer since) the journal. */
+  bucket: BucketView;
 }
 
 export interface PassProblems {
@@ -237,6 +249,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const planned: PlannedAction[] = [];
   const problems: PassProblems = { count: 0 };
   const interrupted = () => options.signal?.aborted === true;
+  let bucket: BucketView = "listing";
   const result = (error?: string, changeLogKey?: string, guardTripped = error !== undefined): PassResult => ({
     set: set.name,
     ok: error === undefined && executor.counts.failed === 0 && !interrupted(),
@@ -250,6 +263,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     changeLogKey,
     problems,
     interrupted: interrupted(),
+    bucket,
   });
   const trip = (message: string) => {
     executor.recordGuardTrip(message);
@@ -295,13 +309,30 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
         }
       : undefined;
   const ignoredRows = options.dryRun ? undefined : new IgnoredRows(journal, set.name);
+  let coveredRecords: string[] = [];
+  if (full) {
+    const choice = await chooseBucketView(deps, state, journalCount, {
+      fullListing: options.fullListing,
+      catchUp,
+      now: started,
+    });
+    bucket = choice.view;
+    coveredRecords = choice.covered;
+    if (bucket === "journal")
+      logger.debug("no other writer since the last listing: the bucket is not listed");
+  }
   const joined =
     scope.kind === "keys"
       ? joinKeys(sourceDeps, scope.keys)
-      : joinTree(sourceDeps, scope.kind === "subtree" ? scope.dirKey : "", {
-          onTempFile,
-          onIgnoredRow: ignoredRows && ((key) => ignoredRows.add(key)),
-        });
+      : joinTree(
+          sourceDeps,
+          scope.kind === "subtree" ? scope.dirKey : "",
+          {
+            onTempFile,
+            onIgnoredRow: ignoredRows && ((key) => ignoredRows.add(key)),
+          },
+          bucket,
+        );
   const limit = pLimit(config.concurrency);
   const running = new Set<Promise<void>>();
   const localDeletes: PassItem[] = [];
@@ -465,7 +496,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   }
 
   // Rows of ignored paths are not counted: rules that ignore everything leave nothing to list.
-  if (full && rowsSeen > 0 && remoteSeen === 0 && !options.allowMassDelete) {
+  if (full && bucket === "listing" && rowsSeen > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(
       `the bucket holds nothing under ${set.prefix} but the journal knows ${rowsSeen} entries; nothing deleted (${massDeleteHint(set)})`,
     );
@@ -505,7 +536,8 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     ...(full
       ? {
           lastFullPass: finished,
-          lastFullPassStarted: started,
+          // Also the change log's cursor for the next pass's choice of bucket view (bucket-view.ts).
+          ...(bucket === "listing" && { lastFullPassStarted: started }),
           lastGoodSync: finished,
           lastPassMs: finished - started,
         }
@@ -524,7 +556,10 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     lastError: failed > 0 ? `${failed} action(s) failed; retrying next pass` : null,
   });
   if (full) {
-    await housekeep(deps, expiredTombstones, finished, logger);
+    journal.transaction(() => {
+      for (const record of coveredRecords) journal.markLogApplied(set.name, record);
+    });
+    if (bucket === "listing") await housekeep(deps, expiredTombstones, finished, logger);
     await pruneHistoryAndTrash({ ...deps, logger }, finished);
     await writeHeartbeat(deps, finished, journal.countByType(set.name));
   }

@@ -179,9 +179,39 @@ function* journalRows(
   }
 }
 
+/**
+ * Where a pass over the tree takes the bucket's side from: a listing of the objects and deletion marks, or
+ * the journal's record of the versions last agreed with (when the change log shows no other writer since the
+ * last listing, the bucket still holds exactly those).
+ */
+export type BucketView = "listing" | "journal";
+
+/** Each journal row's agreed object as a listing would show it, current; no deletion marks. */
+async function* withJournalObjects(joined: AsyncGenerator<Joined>, prefix: string): AsyncGenerator<Joined> {
+  for await (const item of joined) {
+    const row = item.row;
+    if (row?.remoteEtag) {
+      const info: ObjectInfo = {
+        key: entryKeyToObjectKey(prefix, item.key),
+        size: row.size,
+        etag: row.remoteEtag,
+        lastModified: new Date(row.remoteLastModified ?? row.syncedAt),
+      };
+      item.remote = { key: item.key, info, current: true };
+    }
+    yield item;
+  }
+}
+
 /** The sorted, merged view of a set (or a subtree of it): local scan, journal, bucket and tombstones. */
-export function joinTree(deps: SourceDeps, dirKey: string, hooks: JoinHooks = {}): AsyncGenerator<Joined> {
+export function joinTree(
+  deps: SourceDeps,
+  dirKey: string,
+  hooks: JoinHooks = {},
+  bucket: BucketView = "listing",
+): AsyncGenerator<Joined> {
   const { set, journal, ignored } = deps;
+  const none = async function* (): AsyncGenerator<Listed> {};
   const merged = mergeByKey<{ local: LocalItem; row: KeyedRow; remote: Listed; tombstone: Listed }>({
     local: localItems(
       scanSubtree(set.path, dirKey, { ignored, onTempFile: hooks.onTempFile, prefix: set.prefix }),
@@ -191,14 +221,19 @@ export function joinTree(deps: SourceDeps, dirKey: string, hooks: JoinHooks = {}
       ignored,
       hooks.onIgnoredRow,
     ),
-    remote: listed(deps, set.prefix, againstJournal(deps, set.prefix, dirKey)),
-    tombstone: listed(
-      deps,
-      tombstonePrefix(set.name),
-      withMetadata(deps.datastore, tombstonePrefix(set.name) + dirKey),
-    ),
+    remote:
+      bucket === "journal" ? none() : listed(deps, set.prefix, againstJournal(deps, set.prefix, dirKey)),
+    tombstone:
+      bucket === "journal"
+        ? none()
+        : listed(
+            deps,
+            tombstonePrefix(set.name),
+            withMetadata(deps.datastore, tombstonePrefix(set.name) + dirKey),
+          ),
   });
-  return dirKey === "" ? merged : withoutKey(merged, dirKey);
+  const joined = bucket === "journal" ? withJournalObjects(merged, set.prefix) : merged;
+  return dirKey === "" ? joined : withoutKey(joined, dirKey);
 }
 
 /**

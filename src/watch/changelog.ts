@@ -74,6 +74,30 @@ export async function readChangeLog(
   return { paths: [...paths], records, cursor: latest && latest > cursor ? latest : undefined };
 }
 
+/**
+ * The change-log records that writers other than `machine` left for the set after `since` (clock skew
+ * allowed; the whole log when undefined) and that this machine has not applied. A record with no valid
+ * machine name counts as another writer's. One listing request while the log is short, as it is between
+ * housekeepings.
+ */
+export async function othersRecords(
+  datastore: Datastore,
+  journal: Journal,
+  set: string,
+  machine: string,
+  since: number | undefined,
+  clockSkewMs: number,
+): Promise<string[]> {
+  const prefix = logPrefix(set);
+  const startAfter = since === undefined ? undefined : prefix + compactTimestamp(since - clockSkewMs);
+  const records: string[] = [];
+  for await (const info of datastore.list(prefix, { startAfter })) {
+    if (recordMachine(set, info.key) !== machine && !journal.isLogApplied(set, info.key))
+      records.push(info.key);
+  }
+  return records;
+}
+
 /** The cursor that starts reading at `at` (used after a full pass, which already applied everything older). */
 export function cursorAt(set: string, at: number): string {
   return logPrefix(set) + compactTimestamp(at);

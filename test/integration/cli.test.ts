@@ -310,13 +310,15 @@ describe("the command line", () => {
   describe("Ctrl-C and SIGTERM during a sync", () => {
     const files = 40;
     let slow: { endpoint: string; close(): void };
-    /** The agent's config, but through a proxy that makes each 2 MiB download take about two seconds. */
+    /**
+     * The agent's config, but through a proxy that makes each 2 MiB download take about two seconds, and at
+     * debug level, where each download is a line (the signal is sent after the first).
+     */
     const slowConfig = (agent: Agent) =>
-      variantConfig(
-        agent,
-        "slow",
-        (c) => ((c.datastore as Record<string, unknown>).endpoint = slow.endpoint),
-      );
+      variantConfig(agent, "slow", (c) => {
+        (c.datastore as Record<string, unknown>).endpoint = slow.endpoint;
+        c.log = { level: "debug" };
+      });
 
     before(async () => {
       mkdirSync(a.path("big"));

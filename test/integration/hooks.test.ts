@@ -223,7 +223,7 @@ describe("hooks of running agents", () => {
   test("a conflict found when B starts runs on_conflict with the copy's path", async () => {
     await agentB.stop();
     writeFileSync(a.path("clash.conf", "conf"), "from A\n");
-    await agentA.waitForLog(/uploaded path=clash\.conf/);
+    await agentA.waitForLog(/pass complete: 1 up,/);
     writeFileSync(b.path("clash.conf", "conf"), "from B\n");
     const later = new Date(Date.now() + 60_000);
     utimesSync(b.path("clash.conf", "conf"), later, later);

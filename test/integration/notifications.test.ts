@@ -148,7 +148,9 @@ describe("bucket notifications between two lightweight agents", () => {
     [a, b] = fed.agents as [Agent, Agent];
     proxy = await startS3Proxy(fed.minio);
     for (const agent of [a, b]) {
+      // At debug level each upload and download is a line, which the tests count.
       agent.writeConfig(undefined, {
+        log: { level: "debug" },
         datastore: {
           endpoint: proxy.endpoint,
           bucket: fed.bucket,

@@ -79,6 +79,7 @@ const SET_DEFAULTS: Omit<SetConfig, "name" | "path" | "prefix"> = {
   debounceMs: 50,
   pollIntervalMs: 2_000,
   safetyIntervalMs: 600_000,
+  fullListingIntervalMs: 3_600_000,
   burstThreshold: 1000,
   keepDeleted: false,
   allowExternalSymlinks: false,
@@ -146,6 +147,7 @@ sets:
     debounce: 0ms
     poll_interval: 1s
     safety_interval: 1h
+    full_listing_interval: 30m
     burst_threshold: 500
     keep_deleted: true
     allow_external_symlinks: true
@@ -208,6 +210,7 @@ test("a config with every key set is read and normalized", () => {
         debounceMs: 0,
         pollIntervalMs: 1_000,
         safetyIntervalMs: 3_600_000,
+        fullListingIntervalMs: 1_800_000,
         burstThreshold: 500,
         keepDeleted: true,
         allowExternalSymlinks: true,
@@ -737,7 +740,7 @@ function keyNames(value: unknown, parent = ""): string[] {
 
 test("the example and docs/configuration.md cover every key", () => {
   const keys = [...new Set(keyNames(parse(fullYaml("/s", "/c"))))];
-  assert.equal(keys.length, 47);
+  assert.equal(keys.length, 48);
   const example = readFileSync(examplePath, "utf8");
   const docs = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
   for (const key of keys) {

@@ -235,6 +235,7 @@ test("a pass summary names each figure once and says how the pass ended", async 
     hashed: 2,
     durationMs: 1234,
     planned: [],
+    bucket: "listing",
   };
   const { logger, lines } = capture({ journald: true });
   logPassSummary(logger, result);

@@ -49,6 +49,7 @@ function passResult(set: string, change: Partial<PassResult> = {}): PassResult {
     planned: [],
     problems: { count: 0 },
     interrupted: false,
+    bucket: "listing",
     ...change,
   };
 }

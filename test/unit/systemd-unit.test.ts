@@ -53,6 +53,7 @@ function setConfig(name: string, path: string): SetConfig {
     debounceMs: 250,
     pollIntervalMs: 2_000,
     safetyIntervalMs: 600_000,
+    fullListingIntervalMs: 3_600_000,
     burstThreshold: 1_000,
     keepDeleted: false,
     allowExternalSymlinks: false,

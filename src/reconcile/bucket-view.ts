@@ -1,0 +1,57 @@
+import type { Config, SetConfig } from "../config/types.js";
+import type { Datastore } from "../datastore/types.js";
+import type { Journal } from "../journal/journal.js";
+import type { SetState } from "../journal/types.js";
+import { othersRecords } from "../watch/changelog.js";
+import type { BucketView } from "./sources.js";
+
+export interface BucketViewDeps {
+  config: Config;
+  set: SetConfig;
+  journal: Journal;
+  datastore: Datastore;
+}
+
+/** How a full pass sees the bucket, and the other writers' records a listing pass covers. */
+export interface BucketChoice {
+  view: BucketView;
+  /**
+   * Records of other writers that were in the change log before the listing began: their objects were
+   * written before it, so the listing sees them, and the pass marks them applied once it has run to its end.
+   */
+  covered: string[];
+}
+
+/**
+ * Whether a full pass must list the bucket, or may take the bucket's side from the journal. Every fedsync
+ * writer leaves a change-log record after its uploads and deletion marks, so when the log holds no record of
+ * another writer that this machine has not applied, the bucket holds what the journal says. Writers that
+ * leave no record (other S3 clients, a machine that crashed between an upload and its record) are seen by
+ * the listing every `full_listing_interval`; a catch-up pass, an empty journal or `--full-listing` list at
+ * once, and so does a last listing older than the change log's retention.
+ */
+export async function chooseBucketView(
+  deps: BucketViewDeps,
+  state: SetState,
+  journalCount: number,
+  options: { fullListing?: boolean; catchUp: boolean; now: number },
+): Promise<BucketChoice> {
+  const { config, set, journal, datastore } = deps;
+  const since = state.lastFullPassStarted ?? undefined;
+  const window = Math.min(set.fullListingIntervalMs, config.logRetentionMs - config.clockSkewMs);
+  const covered = await othersRecords(
+    datastore,
+    journal,
+    set.name,
+    config.machine,
+    since,
+    config.clockSkewMs,
+  );
+  const due =
+    options.fullListing ||
+    options.catchUp ||
+    journalCount === 0 ||
+    since === undefined ||
+    options.now - since >= window;
+  return { view: due || covered.length > 0 ? "listing" : "journal", covered };
+}
