@@ -17,7 +17,8 @@ export interface BucketChoice {
   view: BucketView;
   /**
    * Records of other writers that were in the change log before the listing began: their objects were
-   * written before it, so the listing sees them, and the pass marks them applied once it has run to its end.
+   * written before it, so the listing sees them, and the pass marks them applied once it has run to its end
+   * with every path synced (no failure, no skipped path or subtree: a record may be about one of those).
    */
   covered: string[];
 }
@@ -27,8 +28,8 @@ export interface BucketChoice {
  * writer leaves a change-log record after its uploads and deletion marks, so when the log holds no record of
  * another writer that this machine has not applied, the bucket holds what the journal says. Writers that
  * leave no record (other S3 clients, a machine that crashed between an upload and its record) are seen by
- * the listing every `full_listing_interval`; a catch-up pass, an empty journal or `--full-listing` list at
- * once, and so does a last listing older than the change log's retention.
+ * the listing every `full_listing_interval`; a catch-up pass, an empty journal, a last pass that left an
+ * error or `--full-listing` list at once, and so does a last listing older than the change log's retention.
  */
 export async function chooseBucketView(
   deps: BucketViewDeps,
@@ -51,6 +52,8 @@ export async function chooseBucketView(
     options.fullListing ||
     options.catchUp ||
     journalCount === 0 ||
+    // The last pass left something undone (a failed download, a guard trip): the listing retries it.
+    state.lastError !== null ||
     since === undefined ||
     options.now - since >= window;
   return { view: due || covered.length > 0 ? "listing" : "journal", covered };

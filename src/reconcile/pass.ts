@@ -556,9 +556,11 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     lastError: failed > 0 ? `${failed} action(s) failed; retrying next pass` : null,
   });
   if (full) {
-    journal.transaction(() => {
-      for (const record of coveredRecords) journal.markLogApplied(set.name, record);
-    });
+    if (failed === 0 && problems.count === 0) {
+      journal.transaction(() => {
+        for (const record of coveredRecords) journal.markLogApplied(set.name, record);
+      });
+    }
     if (bucket === "listing") await housekeep(deps, expiredTombstones, finished, logger);
     await pruneHistoryAndTrash({ ...deps, logger }, finished);
     await writeHeartbeat(deps, finished, journal.countByType(set.name));
