@@ -50,7 +50,8 @@ async function passOn(
       set: config.sets[0]!,
       journal,
       datastore: wrap(createMinioDatastore(config.datastore)),
-      logger: createLogger({ stream, journald: false }),
+      // The race is told at debug, per file.
+      logger: createLogger({ stream, journald: false, level: "debug" }),
     });
     return { result, log };
   } finally {
