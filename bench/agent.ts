@@ -57,6 +57,10 @@ export class AgentProcess {
     return this.output;
   }
 
+  get pid(): number {
+    return this.child.pid ?? NaN;
+  }
+
   get running(): boolean {
     return !this.exited;
   }

@@ -54,8 +54,8 @@ export class FedsyncMachine {
   }
 
   /** `fedsync sync`, timed, with its request counts. */
-  async sync(): Promise<SyncRun> {
-    const run = await measure(process.execPath, [this.cli, "--config", this.configPath, "sync"], {
+  async sync(...args: string[]): Promise<SyncRun> {
+    const run = await measure(process.execPath, [this.cli, "--config", this.configPath, "sync", ...args], {
       env: { FEDSYNC_REQUEST_STATS: "1" },
     });
     const requests = requestCounts(run.stderr);

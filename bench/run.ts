@@ -18,6 +18,7 @@ import { renderReport, textTable, writeReport } from "./report.js";
 import { bigFile } from "./scenarios/big-file.js";
 import { hashing } from "./scenarios/hashing.js";
 import { initialUpload } from "./scenarios/initial-upload.js";
+import { lean } from "./scenarios/lean.js";
 import { propagation } from "./scenarios/propagation.js";
 import { scale } from "./scenarios/scale.js";
 import { unchangedPass } from "./scenarios/unchanged-pass.js";
@@ -37,6 +38,7 @@ const SCENARIOS: Scenario[] = [
   { id: 5, title: "lightweight propagation, idle cost and burst", rclone: false, run: propagation },
   { id: 6, title: "scale", rclone: false, run: scale },
   { id: 7, title: "hashing", rclone: false, run: hashing },
+  { id: 8, title: "lean process", rclone: false, run: lean },
 ];
 
 async function main() {

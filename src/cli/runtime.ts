@@ -3,7 +3,9 @@ import { createMinioDatastore } from "../datastore/index.js";
 import type { Datastore } from "../datastore/types.js";
 import { DatastoreError } from "../datastore/errors.js";
 import { logRequestCounts, requestStatsEnabled } from "../datastore/request-stats.js";
-import { Journal } from "../journal/journal.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Journal, JOURNAL_FILE } from "../journal/journal.js";
 import { acquireStateLock } from "../journal/lock.js";
 import { createLogger, type Logger, type LoggerOptions } from "../log/index.js";
 import { CliExit, EXIT_FAILURE } from "./exit.js";
@@ -22,15 +24,21 @@ export interface Runtime {
   close(): void;
 }
 
-/** Config, logger, the locked journal and a reachable datastore: what sync needs. */
+/** Config, logger, the locked journal (read-only for a dry run) and a reachable datastore: what sync needs. */
 export async function openRuntime(
-  options: GlobalOptions,
+  options: GlobalOptions & { dryRun?: boolean },
   output?: Pick<LoggerOptions, "stream" | "journald">,
 ): Promise<Runtime> {
   const config = loadConfigOrExit(options);
   const logger = loggerFor(config, output);
-  const lock = acquireStateLock(config.stateDir);
-  const journal = Journal.open(config.stateDir);
+  // A dry run changes nothing: it reads the journal beside a running agent, and plans against an empty one
+  // on a machine that never synced, creating no state dir.
+  const lock = options.dryRun ? { release() {} } : acquireStateLock(config.stateDir);
+  const journal = !options.dryRun
+    ? Journal.open(config.stateDir)
+    : existsSync(join(config.stateDir, JOURNAL_FILE))
+      ? Journal.open(config.stateDir, { readonly: true })
+      : Journal.openInMemory();
   const datastore = createMinioDatastore(config.datastore);
   try {
     await datastore.check();

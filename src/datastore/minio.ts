@@ -57,7 +57,7 @@ export interface MinioDatastoreOptions {
 }
 
 const MiB = 1024 * 1024;
-const defaultPartSize = 64 * MiB;
+const defaultPartSize = 16 * MiB;
 const maxParts = 10_000;
 const deleteBatchSize = 1000;
 const checkDeadlineMs = 10_000;

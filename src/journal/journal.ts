@@ -145,6 +145,13 @@ export class Journal {
     readonly readonly: boolean,
   ) {}
 
+  /** An empty journal that lives in memory only: what a dry run on a machine that never synced plans against. */
+  static openInMemory(): Journal {
+    const db = new Database(":memory:");
+    migrate(db, loadMigrations());
+    return new Journal(db, ":memory:", false);
+  }
+
   static open(stateDir: string, options: OpenOptions = {}): Journal {
     const readonly = options.readonly ?? false;
     const file = join(stateDir, JOURNAL_FILE);

@@ -1,4 +1,5 @@
 import type { SetConfig } from "../config/types.js";
+import { flagPath } from "./flags.js";
 
 /** A pass stopped before changing anything, for a reason the operator must look at (see `trip` in pass.ts). */
 export class GuardError extends Error {}
@@ -11,12 +12,14 @@ export interface RecentDeletions {
   remote: number;
 }
 
-export function massDeleteHint(set: SetConfig): string {
-  return `run \`fedsync sync --set ${set.name} --allow-mass-delete\` if this is intended`;
+export function massDeleteHint(set: SetConfig, stateDir: string): string {
+  const flag = flagPath(stateDir, "allow-mass-delete", set.name);
+  return `if this is intended: run \`fedsync sync --set ${set.name} --allow-mass-delete\`, or \`touch ${flag}\` while the agent runs`;
 }
 
 export function deletionGuard(
   set: SetConfig,
+  stateDir: string,
   journalCount: number,
   local: number,
   remote: number,
@@ -31,7 +34,7 @@ export function deletionGuard(
   ] as const) {
     if (count + earlier > limit) {
       const since = earlier > 0 ? ` (after ${earlier} since the last full pass)` : "";
-      return `deletion guard: this pass would delete ${count}${since} of ${total} entries on the ${side} side (max_delete ${Math.round(set.maxDelete * 100)}%); nothing deleted (${massDeleteHint(set)})`;
+      return `deletion guard: this pass would delete ${count}${since} of ${total} entries on the ${side} side (max_delete ${Math.round(set.maxDelete * 100)}%); nothing deleted (${massDeleteHint(set, stateDir)})`;
     }
   }
   return undefined;

@@ -22,6 +22,7 @@ import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
 import { checkRoot, recheckRoot, RootMissingError, takeAcceptFlag } from "./root.js";
 import { chooseBucketView } from "./bucket-view.js";
+import { takeFlag } from "./flags.js";
 import {
   joinKeys,
   joinTree,
@@ -266,6 +267,10 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     bucket,
   });
   const trip = (message: string) => {
+    if (options.dryRun) {
+      logger.error(`${message} (dry run: nothing changed)`);
+      return result(message);
+    }
     executor.recordGuardTrip(message);
     journal.updateSetState(set.name, { lastError: message });
     return result(message);
@@ -277,6 +282,12 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   let root;
   try {
     acceptNewRoot = (await takeAcceptFlag(rootDeps, options.dryRun === true)) || acceptNewRoot;
+    const allowFlag = await takeFlag(config.stateDir, "allow-mass-delete", set.name, {
+      dryRun: options.dryRun === true,
+      logger,
+      meaning: "this pass may delete past the deletion guard",
+    });
+    if (allowFlag) options = { ...options, allowMassDelete: true };
     root = await checkRoot(rootDeps, journalCount, { ...options, acceptNewRoot });
     await checkJournalKnowsSet(deps, journalCount, state);
   } catch (error) {
@@ -336,6 +347,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const limit = pLimit(config.concurrency);
   const running = new Set<Promise<void>>();
   const localDeletes: PassItem[] = [];
+  const plannedDeletes = { local: 0, remote: 0 };
   const remoteDeletes: PassItem[] = [];
   const blocked: [PassItem, Action][] = [];
   const expiredTombstones: string[] = [];
@@ -398,6 +410,8 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     }
     if (options.dryRun) {
       planned.push({ key: item.key, action: action.kind, detail: describe(action) });
+      if (action.kind === "delete-local") plannedDeletes.local++;
+      if (action.kind === "delete-remote") plannedDeletes.remote++;
       return;
     }
     if (action.kind === "delete-local") localDeletes.push(item);
@@ -498,13 +512,25 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   // Rows of ignored paths are not counted: rules that ignore everything leave nothing to list.
   if (full && bucket === "listing" && rowsSeen > 0 && remoteSeen === 0 && !options.allowMassDelete) {
     return trip(
-      `the bucket holds nothing under ${set.prefix} but the journal knows ${rowsSeen} entries; nothing deleted (${massDeleteHint(set)})`,
+      `the bucket holds nothing under ${set.prefix} but the journal knows ${rowsSeen} entries; nothing deleted (${massDeleteHint(set, config.stateDir)})`,
     );
   }
-  if (options.dryRun) return result();
+  if (options.dryRun) {
+    // The guard the real pass would meet, so the plan does not promise what the pass would refuse.
+    const guard = deletionGuard(
+      set,
+      config.stateDir,
+      journalCount,
+      plannedDeletes.local,
+      plannedDeletes.remote,
+      options.recentDeletions,
+    );
+    return guard && !options.allowMassDelete ? trip(guard) : result();
+  }
 
   const guard = deletionGuard(
     set,
+    config.stateDir,
     journalCount,
     localDeletes.length,
     remoteDeletes.length,

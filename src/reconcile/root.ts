@@ -4,11 +4,11 @@
  * journal knows many entries. A root that fails these would make a pass take every file for deleted.
  */
 import type { BigIntStats } from "node:fs";
-import { mkdir, opendir, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, opendir, stat } from "node:fs/promises";
 import type { Config, SetConfig } from "../config/types.js";
 import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/index.js";
+import { flagPath, takeFlag } from "./flags.js";
 import { GUARD_MIN_DELETIONS, GuardError, massDeleteHint } from "./guards.js";
 import { TEMP_PREFIX } from "./localfs.js";
 
@@ -48,24 +48,16 @@ export function formatIdentity(identity: RootIdentity): string {
 
 /** The file in the state dir that makes the next pass of a set accept its root as it is (for the agent). */
 export function acceptFlagPath(stateDir: string, setName: string): string {
-  return join(stateDir, `accept-new-root.${setName}`);
+  return flagPath(stateDir, "accept-new-root", setName);
 }
 
-/**
- * Whether the operator left the accept flag for this set; a real pass removes it, since the pass then
- * records the root as it is.
- */
-export async function takeAcceptFlag(deps: RootDeps, dryRun: boolean): Promise<boolean> {
-  const path = acceptFlagPath(deps.config.stateDir, deps.set.name);
-  try {
-    if (dryRun) await stat(path);
-    else await unlink(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw error;
-  }
-  deps.logger.info(`found ${path}: accepting the set root and its mounts as they are now`);
-  return true;
+/** Whether the operator left the accept flag for this set (see flags.ts). */
+export function takeAcceptFlag(deps: RootDeps, dryRun: boolean): Promise<boolean> {
+  return takeFlag(deps.config.stateDir, "accept-new-root", deps.set.name, {
+    dryRun,
+    logger: deps.logger,
+    meaning: "accepting the set root and its mounts as they are now",
+  });
 }
 
 /** The key path of the set's root in the config file, for messages. */
@@ -160,7 +152,7 @@ export async function checkRoot(
   // A set of a few files may be emptied on purpose; the ratio guard's floor applies here too.
   if (journalCount > GUARD_MIN_DELETIONS && !options.allowMassDelete && (await rootIsEmpty(set.path))) {
     throw new GuardError(
-      `set root ${set.path} is empty but the journal knows ${journalCount} entries (emptied or unmounted?); nothing deleted (${massDeleteHint(set)})`,
+      `set root ${set.path} is empty but the journal knows ${journalCount} entries (emptied or unmounted?); nothing deleted (${massDeleteHint(set, deps.config.stateDir)})`,
     );
   }
   return identity;
