@@ -77,6 +77,7 @@ export class SetRunner {
   private readonly backoff = new Backoff();
   private retryTimer?: NodeJS.Timeout;
   private fullPassQueued = false;
+  private listingRequested = false;
   private incoming?: IncomingChanges;
   /** Deletions by keys and subtree passes since the last full pass, for the deletion guard. */
   private recentDeletions: RecentDeletions = { local: 0, remote: 0 };
@@ -125,7 +126,7 @@ export class SetRunner {
         logger: this.logger,
         enqueue: (task) => this.enqueue(task),
         syncKeys: (keys, reason) => this.runScoped({ kind: "keys", keys }, reason),
-        requestFullPass: (reason) => this.requestFullPass(reason),
+        requestFullPass: (reason) => this.requestFullPass(reason, true),
         onHealth: (health) => {
           this.deps.events.notificationStream(health === "healthy");
           this.deps.onNotifications?.(health);
@@ -190,7 +191,7 @@ export class SetRunner {
       this.deps.onState(`${troubleLabel(error)}; retrying in ${delayMs / 1000}s`);
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
-        this.requestFullPass("retry after outage");
+        this.requestFullPass("retry after outage", true);
         // Local changes that came meanwhile are found by that pass; the pending rows are flushed after it.
         if (this.deps.set.method === "lightweight") this.scheduleFlush(this.deps.set.debounceMs);
       }, delayMs);
@@ -203,7 +204,12 @@ export class SetRunner {
     this.deps.onState(`error: ${damage ?? message}`);
   }
 
-  requestFullPass(reason: string): void {
+  /**
+   * Queues one full pass. `listing`: the pass must list the bucket, because it stands in for remote changes
+   * already known (many notified keys, a change-log read whose records count as applied once handed over).
+   */
+  requestFullPass(reason: string, listing = false): void {
+    if (listing) this.listingRequested = true;
     if (this.fullPassQueued || this.stopped || this.retryTimer) return;
     this.fullPassQueued = true;
     void this.enqueue(async () => {
@@ -212,14 +218,16 @@ export class SetRunner {
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
       const started = Date.now();
-      await this.runScoped({ kind: "full" }, reason);
+      const fullListing = this.listingRequested;
+      this.listingRequested = false;
+      await this.runScoped({ kind: "full" }, reason, fullListing);
       const cursor = cursorAt(this.deps.set.name, started);
       this.incoming?.setCursor(cursor);
       this.deps.journal.updateSetState(this.deps.set.name, { lastLogKey: cursor });
     });
   }
 
-  private async runScoped(scope: PassScope, reason: string): Promise<void> {
+  private async runScoped(scope: PassScope, reason: string, fullListing = false): Promise<void> {
     const { set } = this.deps;
     // The failing state stays shown; the root watch runs a full pass as soon as the root is back.
     if (this.waitingForRoot) return;
@@ -251,6 +259,7 @@ export class SetRunner {
         recentDeletions: this.recentDeletions,
         onApplied: (entry) => events.applied(entry),
         ignore,
+        fullListing,
       },
     ).catch((error: unknown) => {
       events.passFailed(scope, Date.now() - started);
