@@ -268,8 +268,11 @@ async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
   tombstone?.catch(() => undefined);
   const info = await object;
   if (info) joined.remote = { key, info };
-  else if (tombstone) {
-    const mark = await tombstone;
+  else {
+    // An object gone from under a file the journal knows: its deletion mark says who deleted it (for the
+    // audit trail), as the tombstone listing of a full pass would.
+    const mark = await (tombstone ??
+      (row && joined.local?.entry ? datastore.stat(tombstonePrefix(set.name) + key) : undefined));
     if (mark) joined.tombstone = { key, info: mark };
   }
   return joined;

@@ -85,6 +85,11 @@ describe("two lightweight agents", () => {
     assert.equal(await objectVersions(fed, "conf/app.conf"), 2);
     rmSync(a.path("app.conf", "conf"));
     await waitUntil(() => !existsSync(b.path("app.conf", "conf")), 10_000, "delete on B");
+    // B's audit trail names the machine the deletion came from, from its deletion mark.
+    const log = await fed.run(b, ["log", "--set", "conf", "--json"]);
+    const rows = JSON.parse(log.stdout) as { path: string; action: string; origin: string }[];
+    const deletion = rows.find((row) => row.path === "app.conf" && row.action === "delete-local");
+    assert.equal(deletion?.origin, "machine-a", log.stdout);
     assert.equal(agentA.exitCode, null);
     assert.equal(agentB.exitCode, null);
   });
