@@ -1,13 +1,61 @@
 import { Journal } from "../journal/journal.js";
+import { parseConflictCopy } from "../reconcile/conflict-name.js";
 import { EXIT_OK } from "./exit.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
-/** `fedsync conflicts`: the conflict copies made on this machine, newest first. */
+interface ConflictListing {
+  set: string;
+  path: string;
+  copyPath: string;
+  winner: string;
+  /** The machine whose version the copy holds. */
+  loser: string;
+  /** When the copy was made here, or synced here. */
+  at: number;
+  /** Made by this machine's pass, or synced from the machine that settled the conflict. */
+  madeHere: boolean;
+}
+
+/**
+ * `fedsync conflicts`: the conflict copies in this machine's trees, newest first: those its passes made, and
+ * those made elsewhere that synced here (the machine whose version lost sees its copy too).
+ */
 export function conflictsCommand(options: GlobalOptions & { json?: boolean; set?: string }): number {
   const config = loadConfigOrExit(options);
   const journal = Journal.open(config.stateDir, { readonly: true });
   try {
-    const conflicts = journal.listConflicts(options.set).sort((a, b) => b.at - a.at);
+    const made = journal.listConflicts(options.set);
+    // Copies another machine made, synced here like any file: this machine's version may be the one copied.
+    const known = new Set(made.map((c) => `${c.set}\0${c.copyPath}`));
+    const synced = journal
+      .conflictCopyFiles(options.set)
+      .filter((file) => !known.has(`${file.set}\0${file.path}`))
+      .flatMap((file) => {
+        const parsed = parseConflictCopy(file.path);
+        if (!parsed) return [];
+        const conflict: ConflictListing = {
+          set: file.set,
+          path: parsed.original,
+          copyPath: file.path,
+          winner: "another machine",
+          loser: parsed.machine,
+          at: file.syncedAt,
+          madeHere: false,
+        };
+        return [conflict];
+      });
+    const conflicts: ConflictListing[] = [
+      ...made.map((c) => ({
+        set: c.set,
+        path: c.path,
+        copyPath: c.copyPath,
+        winner: c.winner,
+        loser: c.loser,
+        at: c.at,
+        madeHere: true,
+      })),
+      ...synced,
+    ].sort((a, b) => b.at - a.at);
     if (options.json) {
       process.stdout.write(
         JSON.stringify(conflicts.map((c) => ({ ...c, at: new Date(c.at).toISOString() }))) + "\n",
@@ -16,8 +64,9 @@ export function conflictsCommand(options: GlobalOptions & { json?: boolean; set?
       process.stdout.write("no conflicts\n");
     } else {
       for (const c of conflicts) {
+        const kept = c.madeHere ? `kept: ${c.winner}` : "made on another machine";
         process.stdout.write(
-          `${new Date(c.at).toISOString()}  ${c.set}  ${c.path}  kept: ${c.winner}  copy: ${c.copyPath} (${c.loser})\n`,
+          `${new Date(c.at).toISOString()}  ${c.set}  ${c.path}  ${kept}  copy: ${c.copyPath} (${c.loser})\n`,
         );
       }
     }

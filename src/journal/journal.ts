@@ -476,6 +476,21 @@ export class Journal {
   }
 
   /** Conflicts, oldest first; of one set when `set` is given. */
+  /** Files of a set (or every set) whose name marks them as conflict copies, wherever they were made. */
+  conflictCopyFiles(set?: string): { set: string; path: string; syncedAt: number }[] {
+    const pattern = "%.fedsync-conflict-%";
+    const rows = (
+      set === undefined
+        ? this.statement(
+            "SELECT set_name, path, synced_at FROM files WHERE type = 'file' AND path LIKE ?",
+          ).all(pattern)
+        : this.statement(
+            "SELECT set_name, path, synced_at FROM files WHERE set_name = ? AND type = 'file' AND path LIKE ?",
+          ).all(set, pattern)
+    ) as { set_name: string; path: string; synced_at: number | bigint }[];
+    return rows.map((r) => ({ set: r.set_name, path: r.path, syncedAt: Number(r.synced_at) }));
+  }
+
   listConflicts(set?: string): ConflictRow[] {
     const records = (
       set === undefined

@@ -48,3 +48,19 @@ export function conflictCopyKeys(key: string, machine: string, at: number): stri
 export function isConflictCopy(key: string): boolean {
   return posix.basename(key).includes(".fedsync-conflict-");
 }
+
+/**
+ * The copy's own parts: the original key it was made beside and the machine whose version it holds. A counter
+ * (`-2`) reads as part of the machine's name, since names like `web-01` are the common case.
+ */
+export function parseConflictCopy(key: string): { original: string; machine: string } | undefined {
+  const match =
+    /^(.*)\.fedsync-conflict-\d{8}-\d{6}-(.+)(\.[^.]*)$|^(.*)\.fedsync-conflict-\d{8}-\d{6}-(.+)$/.exec(
+      posix.basename(key),
+    );
+  if (!match) return undefined;
+  const dir = posix.dirname(key);
+  const name = match[1] !== undefined ? `${match[1]}${match[3]}` : match[4]!;
+  const machine = match[2] ?? match[5]!;
+  return { original: dir === "." ? name : `${dir}/${name}`, machine };
+}

@@ -116,6 +116,15 @@ describe("heavyweight passes between three machines", () => {
       conflicts.map((c) => [c.path, c.copyPath, c.loser]),
       [["deep/er/still/file.txt", `deep/er/still/${copy}`, "machine-a"]],
     );
+    // A, whose version lost, lists the copy too: it was made on B and synced here.
+    const onA = await fed.run(a, ["conflicts"]);
+    assert.equal(onA.code, 0);
+    assert.match(
+      onA.stdout,
+      new RegExp(
+        `deep/er/still/file\\.txt {2}made on another machine {2}copy: deep/er/still/${copy.replace(/\./g, "\\.")} \\(machine-a\\)`,
+      ),
+    );
   });
 
   test("a renamed directory of 1,000 files arrives renamed, the old name gone", async () => {

@@ -13,7 +13,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { conflictCopyKey, conflictCopyKeys } from "../../src/reconcile/conflict-name.js";
+import { conflictCopyKey, conflictCopyKeys, parseConflictCopy } from "../../src/reconcile/conflict-name.js";
 import { firstFreeKey, moveAside, writeFileAtomic } from "../../src/reconcile/localfs.js";
 import { openParent, RefusedError } from "../../src/scan/anchored.js";
 import { validateEntryKey } from "../../src/scan/keys.js";
@@ -89,4 +89,18 @@ test("a conflict copy of a long name is shortened to fit a file name, never insi
   assert.ok(Buffer.byteLength(name) <= 255, `${Buffer.byteLength(name)} bytes`);
   assert.match(name, /^é+\.fedsync-conflict-19700101-000000-web2-3\.txt$/);
   assert.equal(validateEntryKey(copy), null);
+});
+
+test("a conflict copy's name gives back the original key and the machine whose version it holds", () => {
+  const at = Date.UTC(2026, 10, 25, 14, 30, 0);
+  for (const [key, machine] of [
+    ["docs/report.txt", "web2"],
+    ["docs/report.tar.gz", "web-02"],
+    [".htaccess", "a"],
+    ["Makefile", "machine-b"],
+  ] as const) {
+    const copy = conflictCopyKey(key, machine, at);
+    assert.deepEqual(parseConflictCopy(copy), { original: key, machine }, copy);
+  }
+  assert.equal(parseConflictCopy("docs/report.txt"), undefined);
 });
