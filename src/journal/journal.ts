@@ -61,6 +61,7 @@ interface SetRecord {
   root_ino: string | null;
   mounts: string | null;
   last_full_pass_started: number | null;
+  listed_ignore_rules: string | null;
 }
 
 interface ConflictRecord {
@@ -85,6 +86,7 @@ const SET_COLUMNS: Record<keyof SetStatePatch, string> = {
   rootIno: "root_ino",
   mounts: "mounts",
   lastFullPassStarted: "last_full_pass_started",
+  listedIgnoreRules: "listed_ignore_rules",
 };
 
 const FILE_COLUMNS =
@@ -416,6 +418,7 @@ export class Journal {
       rootIno: r?.root_ino ?? null,
       mounts: r?.mounts ?? null,
       lastFullPassStarted: r?.last_full_pass_started ?? null,
+      listedIgnoreRules: r?.listed_ignore_rules ?? null,
     };
   }
 

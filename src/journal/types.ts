@@ -58,6 +58,8 @@ export interface SetState {
   mounts: string | null;
   /** When the last full pass that ran to its end began (ms since the epoch). */
   lastFullPassStarted: number | null;
+  /** A SHA-256 of the ignore rules in force at the last pass that listed the bucket. */
+  listedIgnoreRules: string | null;
 }
 
 export interface ConflictRow {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Config, SetConfig } from "../config/types.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
@@ -35,7 +36,7 @@ export async function chooseBucketView(
   deps: BucketViewDeps,
   state: SetState,
   journalCount: number,
-  options: { fullListing?: boolean; catchUp: boolean; now: number },
+  options: { fullListing?: boolean; catchUp: boolean; now: number; ignoreRules: string },
 ): Promise<BucketChoice> {
   const { config, set, journal, datastore } = deps;
   const since = state.lastFullPassStarted ?? undefined;
@@ -54,7 +55,14 @@ export async function chooseBucketView(
     journalCount === 0 ||
     // The last pass left something undone (a failed download, a guard trip): the listing retries it.
     state.lastError !== null ||
+    // Rows of ignored paths are dropped: paths a rule no longer ignores are only in a listing.
+    state.listedIgnoreRules !== options.ignoreRules ||
     since === undefined ||
     options.now - since >= window;
   return { view: due || covered.length > 0 ? "listing" : "journal", covered };
+}
+
+/** The ignore rules in force, as recorded with a listing pass. */
+export function digestRules(rules: readonly string[]): string {
+  return createHash("sha256").update(JSON.stringify(rules)).digest("hex");
 }

@@ -21,7 +21,7 @@ import { checkMounts, MountFinder, mountsRecord } from "./mounts.js";
 import { OwnerNames } from "./owners.js";
 import { plan, type Action } from "./planner.js";
 import { checkRoot, recheckRoot, RootMissingError, takeAcceptFlag } from "./root.js";
-import { chooseBucketView } from "./bucket-view.js";
+import { chooseBucketView, digestRules } from "./bucket-view.js";
 import { takeFlag } from "./flags.js";
 import {
   joinKeys,
@@ -299,6 +299,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   }
   const ignore = options.ignore ?? (await loadSetIgnore(set, logger));
   if ("error" in ignore) return trip(ignore.error);
+  const rulesDigest = digestRules(ignore.rules);
   if (catchUp) {
     logger.info("catch-up mode: the last good pass was long ago; applying what changed meanwhile", {
       lastGoodSync: new Date(state.lastGoodSync ?? 0).toISOString(),
@@ -326,6 +327,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       fullListing: options.fullListing,
       catchUp,
       now: started,
+      ignoreRules: rulesDigest,
     });
     bucket = choice.view;
     coveredRecords = choice.covered;
@@ -563,7 +565,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       ? {
           lastFullPass: finished,
           // Also the change log's cursor for the next pass's choice of bucket view (bucket-view.ts).
-          ...(bucket === "listing" && { lastFullPassStarted: started }),
+          ...(bucket === "listing" && { lastFullPassStarted: started, listedIgnoreRules: rulesDigest }),
           lastGoodSync: finished,
           lastPassMs: finished - started,
         }
