@@ -23,6 +23,8 @@ import { createLogger } from "../../src/log/index.js";
 import { runPass } from "../../src/reconcile/pass.js";
 import { startFederation, type Agent, type Federation } from "../helpers/federation.js";
 
+const LIST_EVERY_PASS = "1ms";
+
 const MiB = 1024 * 1024;
 
 /** Everything under the federation's directory outside the agents' set roots and state dirs. */
@@ -93,7 +95,9 @@ describe("trust no peer: bucket writers and local users", () => {
   let b: Agent;
   let outside: string;
   before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
+    // What a bucket writer puts comes with no change-log record: a pass sees it when it lists the bucket,
+    // which every pass here does (at least every full_listing_interval in production).
+    fed = await startFederation(2, [{ name: "web", full_listing_interval: LIST_EVERY_PASS }]);
     [a, b] = fed.agents as [Agent, Agent];
     outside = join(fed.dir, "outside");
     mkdirSync(outside);
@@ -168,7 +172,9 @@ describe("trust no peer: bucket writers and local users", () => {
   });
 
   test("with preserve_owner, names from the bucket apply, but never root's", async () => {
-    b.writeConfig([{ name: "web", preserve_owner: true, mode_mask: "0777" }]);
+    b.writeConfig([
+      { name: "web", preserve_owner: true, mode_mask: "0777", full_listing_interval: LIST_EVERY_PASS },
+    ]);
     try {
       await put(fed, "web/kept-owner.txt", "x", {
         "fedsync-type": "file",
@@ -191,7 +197,7 @@ describe("trust no peer: bucket writers and local users", () => {
       assert.equal(kept.mode & 0o777, 0o666, "mode_mask 0777 lets the world-writable bit through");
       assert.equal(statSync(b.path("root-owner.txt")).uid, rootUid, "the set root's owner, not root by name");
     } finally {
-      b.writeConfig([{ name: "web" }]);
+      b.writeConfig([{ name: "web", full_listing_interval: LIST_EVERY_PASS }]);
     }
   });
 

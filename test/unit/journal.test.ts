@@ -242,6 +242,7 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
     rootIno: null,
     mounts: null,
     lastFullPassStarted: null,
+    listedIgnoreRules: null,
   });
   journal.updateSetState("web", { lastFullPass: 100, lastError: "bucket unreachable", lastPassMs: 12 });
   journal.updateSetState("web", { lastGoodSync: 200, lastError: null });
@@ -256,6 +257,7 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
     rootIno: null,
     mounts: null,
     lastFullPassStarted: null,
+    listedIgnoreRules: null,
   });
 
   const first = journal.addConflict({
