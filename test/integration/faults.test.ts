@@ -33,7 +33,7 @@ import { createRandom, testSeed } from "../helpers/random.js";
 
 const LONG = process.env.FEDSYNC_LONG_TESTS === "1";
 const MiB = 1024 * 1024;
-/** Above the 64 MiB part size, so the upload is multipart. */
+/** Several times the 16 MiB part size, so the upload is multipart. */
 const LARGE_BYTES = (LONG ? 200 : 72) * MiB;
 const SMALL_FILES = LONG ? 5000 : 600;
 const AGENT_KILLS = LONG ? 20 : 10;
