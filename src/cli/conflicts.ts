@@ -1,17 +1,11 @@
 import { Journal } from "../journal/journal.js";
+import type { ConflictRow } from "../journal/types.js";
 import { parseConflictCopy } from "../reconcile/conflict-name.js";
 import { EXIT_OK } from "./exit.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
-interface ConflictListing {
-  set: string;
-  path: string;
-  copyPath: string;
-  winner: string;
-  /** The machine whose version the copy holds. */
-  loser: string;
-  /** When the copy was made here, or synced here. */
-  at: number;
+/** A conflict copy in this machine's tree, as the conflicts table or the copy's own name tells it. */
+interface ConflictListing extends Omit<ConflictRow, "id"> {
   /** Made by this machine's pass, or synced from the machine that settled the conflict. */
   madeHere: boolean;
 }
