@@ -1,9 +1,10 @@
 /**
- * `npm run bench` (add `-- --quick`, `--only 1,3`, `--no-write`, `--cli other/dist/cli.js`, `--scale-files N`):
+ * `npm run bench` (add `-- --quick`, `--only 1,3`, `--no-write`, `--cli other/dist/cli.js`, `--scale-files N`,
+ * `--markdown FILE` for the results of any run as the page shows them):
  * fedsync against rclone (and sha256sum) on one private MinIO, in one run; prints the table and writes it
  * into docs/benchmarks.md (only after a whole run of this build).
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -49,6 +50,7 @@ async function main() {
       "no-write": { type: "boolean", default: false },
       cli: { type: "string" },
       "scale-files": { type: "string" },
+      markdown: { type: "string" },
     },
   });
   const mode: Mode = values.quick ? "quick" : "full";
@@ -114,6 +116,8 @@ async function main() {
   process.stdout.write(`\n${textTable(rows)}\n\n`);
   for (const note of notes) process.stdout.write(`- ${note}\n`);
   for (const failure of failures) process.stdout.write(`FAILED ${failure}\n`);
+  // A partial run's results as the page would show them, to read or to merge by hand.
+  if (values.markdown) writeFileSync(values.markdown, renderReport(report));
   if (!only && !values.cli && !values["no-write"]) {
     const path = join(repoRoot, "docs/benchmarks.md");
     writeReport(path, renderReport(report));
