@@ -266,6 +266,13 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     interrupted: interrupted(),
     bucket,
   });
+  // Transfers cut by an outage may have landed without their journal rows: the next pass lists the bucket.
+  const outage = (error: Error) => {
+    if (!options.dryRun) {
+      journal.updateSetState(set.name, { lastError: `datastore lost during the pass: ${error.message}` });
+    }
+    return error;
+  };
   const trip = (message: string) => {
     if (options.dryRun) {
       logger.error(`${message} (dry run: nothing changed)`);
@@ -495,7 +502,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
   // Every further request would wait out its retries: stop, leaving the rest (and all deletions) to the
   // next pass. The caller sees the datastore error: `fedsync sync` exits 1, the agent backs off and retries.
-  if (executor.outage) throw executor.outage;
+  if (executor.outage) throw outage(executor.outage);
   // What went out before a stop is announced, so lightweight peers need not wait for a full pass.
   const stop = async () => {
     if (!options.dryRun) await publishChanges();
@@ -546,7 +553,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       }),
     ),
   );
-  if (executor.outage) throw executor.outage;
+  if (executor.outage) throw outage(executor.outage);
   for (const item of localDeletes.filter((i) => !isDirKey(i.key))) {
     if (!interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
@@ -554,7 +561,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     if (!interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
   for (const [item, action] of blocked) if (!interrupted()) await executor.runFinal(item, action);
-  if (executor.outage) throw executor.outage;
+  if (executor.outage) throw outage(executor.outage);
   if (interrupted()) return stop();
 
   changeLogKey = (await writeChangeLog(deps, executor.changes.splice(0), now())) ?? changeLogKey;
