@@ -39,15 +39,7 @@ export function conflictsCommand(options: GlobalOptions & { json?: boolean; set?
         return [conflict];
       });
     const conflicts: ConflictListing[] = [
-      ...made.map((c) => ({
-        set: c.set,
-        path: c.path,
-        copyPath: c.copyPath,
-        winner: c.winner,
-        loser: c.loser,
-        at: c.at,
-        madeHere: true,
-      })),
+      ...made.map(({ id: _id, ...row }) => ({ ...row, madeHere: true })),
       ...synced,
     ].sort((a, b) => b.at - a.at);
     if (options.json) {
