@@ -29,6 +29,8 @@ export async function runCommand(options: GlobalOptions): Promise<number> {
   }
   const lock = acquireStateLock(config.stateDir);
   const journal = Journal.open(config.stateDir);
+  // Changes the last agent was writing when it died may be in the bucket: the first pass publishes their records.
+  journal.adoptUnfinishedChanges();
   const agent = new Agent({
     config,
     configPath: resolveConfigPath(options.config),

@@ -39,6 +39,8 @@ export async function openRuntime(
     : existsSync(join(config.stateDir, JOURNAL_FILE))
       ? Journal.open(config.stateDir, { readonly: true })
       : Journal.openInMemory();
+  // Changes a process that died was writing may be in the bucket: this pass publishes their records.
+  if (!options.dryRun) journal.adoptUnfinishedChanges();
   const datastore = createMinioDatastore(config.datastore);
   try {
     await datastore.check();

@@ -14,7 +14,7 @@ import {
   type NewHistoryRow,
 } from "./history.js";
 import { checkSchemaForReading, loadMigrations, migrate } from "./migrations.js";
-import type { ConflictRow, EntryCounts, FileRow, PendingRow, SetState } from "./types.js";
+import type { ConflictRow, EntryCounts, FileRow, OutgoingChange, PendingRow, SetState } from "./types.js";
 
 export const JOURNAL_FILE = "journal.db";
 
@@ -347,10 +347,10 @@ export class Journal {
     return { files: count("file"), directories: count("dir"), symlinks: count("symlink") };
   }
 
-  /** Forgets a set entirely: files, pending paths, state, conflicts, applied log records and deletion marks. */
+  /** Forgets a set entirely: files, pending paths, state, conflicts, applied log records and deletion marks, unpublished change records. */
   deleteSet(set: string): void {
     this.transaction(() => {
-      for (const table of ["files", "pending", "conflicts", "applied_log", "applied_tombstones"]) {
+      for (const table of ["files", "pending", "conflicts", "applied_log", "applied_tombstones", "outbox"]) {
         this.statement(`DELETE FROM ${table} WHERE set_name = ?`).run(set);
       }
       this.statement("DELETE FROM sets WHERE name = ?").run(set);
@@ -509,6 +509,59 @@ export class Journal {
       loser: r.loser,
       at: r.at,
     }));
+  }
+
+  // change-log records not yet published (the outbox)
+
+  /** Notes a change about to be written to the bucket; returns its id for `changeWritten`. */
+  noteChange(set: string, change: OutgoingChange): number {
+    const info = this.statement(
+      "INSERT INTO outbox (set_name, path, op, sha256, etag) VALUES (?, ?, ?, ?, ?)",
+    ).run(set, change.path, change.op, change.sha256 ?? null, change.etag ?? null);
+    return Number(info.lastInsertRowid);
+  }
+
+  /** The change is in the bucket (or its write failed): its record may be published. */
+  changeWritten(id: number, etag?: string): void {
+    this.statement("UPDATE outbox SET ready = 1, etag = coalesce(?, etag) WHERE id = ?").run(
+      etag ?? null,
+      id,
+    );
+  }
+
+  /** Records ready to publish, oldest first, at most `limit`. */
+  readyChanges(set: string, limit: number): (OutgoingChange & { id: number })[] {
+    const rows = this.statement(
+      "SELECT id, path, op, sha256, etag FROM outbox WHERE set_name = ? AND ready = 1 ORDER BY id LIMIT ?",
+    ).all(set, limit) as {
+      id: number;
+      path: string;
+      op: "put" | "delete";
+      sha256: string | null;
+      etag: string | null;
+    }[];
+    return rows.map((row) => ({
+      id: row.id,
+      path: row.path,
+      op: row.op,
+      ...(row.sha256 !== null && { sha256: row.sha256 }),
+      ...(row.etag !== null && { etag: row.etag }),
+    }));
+  }
+
+  /** Removes records a change-log object now holds. */
+  changesPublished(ids: readonly number[]): void {
+    this.transaction(() => {
+      for (const id of ids) this.statement("DELETE FROM outbox WHERE id = ?").run(id);
+    });
+  }
+
+  /**
+   * Marks every noted change ready: called by the process that takes the state lock, so any change still in
+   * flight was noted by a process that died, and may have reached the bucket.
+   */
+  adoptUnfinishedChanges(): number {
+    return this.statement("UPDATE outbox SET ready = 1 WHERE ready = 0").run().changes;
   }
 
   // change-log records already applied

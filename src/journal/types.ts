@@ -73,3 +73,11 @@ export interface ConflictRow {
   loser: string;
   at: number;
 }
+
+/** One line of a change-log record: a path this machine wrote or marked deleted in the bucket. */
+export interface OutgoingChange {
+  path: string;
+  op: "put" | "delete";
+  sha256?: string;
+  etag?: string;
+}

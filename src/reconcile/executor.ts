@@ -37,13 +37,6 @@ import { tombstoneHash } from "./planner.js";
 /** Files up to this size are read into memory once, so the bytes uploaded are the bytes hashed. */
 const BUFFERED_UPLOAD_LIMIT = 8 * 1024 * 1024;
 
-export interface ChangeRecord {
-  path: string;
-  op: "put" | "delete";
-  sha256?: string;
-  etag?: string;
-}
-
 export interface PassCounts {
   uploaded: number;
   downloaded: number;
@@ -91,7 +84,8 @@ function expectedOf(entry: LocalEntry | undefined): Expected | null {
 /** Carries out planned actions against the local tree, the bucket and the journal. */
 export class Executor {
   readonly counts = emptyCounts();
-  readonly changes: ChangeRecord[] = [];
+  /** Changes written to the bucket whose records wait in the journal's outbox for the next change-log object. */
+  unpublished = 0;
   /**
    * Set when an action found the datastore unusable (unreachable, credentials rejected...): the pass stops
    * starting new work and reports this one error instead of one per action.
@@ -268,20 +262,21 @@ export class Executor {
       origin: this.deps.config.machine,
       target: entry.target,
     });
-    const { etag } = await this.deps.datastore.put(
-      this.objectKey(key),
-      body,
-      entry.size,
-      metadata,
-      condition,
-    );
+    // The change-log record is noted before the write and made publishable after it, whatever happened:
+    // a record is only a hint, and one for a write that did land must never be lost (see Journal outbox).
+    const change = this.deps.journal.noteChange(this.deps.set.name, { path: key, op: "put", sha256 });
+    let etag: string | undefined;
+    try {
+      ({ etag } = await this.deps.datastore.put(this.objectKey(key), body, entry.size, metadata, condition));
+    } finally {
+      this.changeWritten(change, etag);
+    }
     // The bucket's Last-Modified is not in a PUT answer; the next listing learns it (see againstJournal).
     this.deps.journal.putFile(this.rowFor(key, entry, sha256 ?? null, { etag, lastModified: null }));
     if (dropTombstone) {
       await this.deps.datastore.delete([this.tombstoneKey(key)]);
       this.deps.journal.forgetAppliedTombstone(this.deps.set.name, key);
     }
-    this.changes.push({ path: key, op: "put", sha256, etag });
     this.counts.uploaded++;
     this.counts.bytesUp += entry.size;
     this.audit.record({
@@ -476,27 +471,32 @@ export class Executor {
     if (!row?.remoteEtag) throw new Error("delete-remote needs a journal row");
     const objectKey = this.objectKey(item.key);
     const current = await this.deps.datastore.stat(objectKey);
+    const sha256 = row.sha256 ?? undefined;
+    const change = this.deps.journal.noteChange(this.deps.set.name, { path: item.key, op: "delete", sha256 });
     try {
-      if (current && current.etag !== row.remoteEtag) throw new PreconditionFailedError(objectKey);
-      // Written over between the stat and the deletion: the deletion is taken back (versioned buckets).
-      if (current) await this.deps.datastore.deleteIfCurrent(objectKey, current);
-    } catch (error) {
-      if (!(error instanceof PreconditionFailedError)) throw error;
-      this.deps.logger.debug("changed remotely since the listing; not deleted, reconciling next pass", {
-        path: item.key,
+      try {
+        if (current && current.etag !== row.remoteEtag) throw new PreconditionFailedError(objectKey);
+        // Written over between the stat and the deletion: the deletion is taken back (versioned buckets).
+        if (current) await this.deps.datastore.deleteIfCurrent(objectKey, current);
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+        this.deps.logger.debug("changed remotely since the listing; not deleted, reconciling next pass", {
+          path: item.key,
+        });
+        this.counts.skipped++;
+        return;
+      }
+      const metadata = encodeTombstoneMeta({
+        deletedBy: this.deps.config.machine,
+        deletedAt: this.deps.now(),
+        sha256: tombstoneHash(row),
       });
-      this.counts.skipped++;
-      return;
+      metadata["fedsync-type"] = row.type;
+      await this.deps.datastore.put(this.tombstoneKey(item.key), Buffer.alloc(0), 0, metadata);
+    } finally {
+      this.changeWritten(change);
     }
-    const metadata = encodeTombstoneMeta({
-      deletedBy: this.deps.config.machine,
-      deletedAt: this.deps.now(),
-      sha256: tombstoneHash(row),
-    });
-    metadata["fedsync-type"] = row.type;
-    await this.deps.datastore.put(this.tombstoneKey(item.key), Buffer.alloc(0), 0, metadata);
     this.deps.journal.deleteFile(this.deps.set.name, item.key);
-    this.changes.push({ path: item.key, op: "delete", sha256: row.sha256 ?? undefined });
     this.counts.deletedRemote++;
     this.audit.record({
       path: item.key,
@@ -505,6 +505,11 @@ export class Executor {
       sha256: row.sha256,
       size: row.size,
     });
+  }
+
+  private changeWritten(change: number, etag?: string) {
+    this.deps.journal.changeWritten(change, etag);
+    this.unpublished++;
   }
 
   private async deleteLocal(item: PassItem) {

@@ -3,7 +3,6 @@ import { NotFoundError } from "../datastore/errors.js";
 import type { Datastore } from "../datastore/types.js";
 import type { EntryCounts } from "../journal/types.js";
 import type { Logger } from "../log/index.js";
-import type { ChangeRecord } from "./executor.js";
 import type { Journal } from "../journal/journal.js";
 import { isMachineName } from "../config/names.js";
 import {
@@ -26,17 +25,28 @@ interface Deps {
 
 let logSequence = 0;
 
-/** One change-log object per batch of outgoing changes: JSON lines that the fast incoming path reads. */
-export async function writeChangeLog(
-  deps: Deps,
-  changes: ChangeRecord[],
-  at: number,
-): Promise<string | undefined> {
-  if (changes.length === 0) return undefined;
-  const key = logKey(deps.set.name, at, deps.config.machine, ++logSequence);
-  const body = Buffer.from(changes.map((change) => JSON.stringify(change)).join("\n") + "\n");
-  await deps.datastore.put(key, body, body.length, { "content-type": "application/x-ndjson" });
-  return key;
+/**
+ * Outgoing changes go into one change-log object this many at a time, so a pass that uploads a million files
+ * neither holds all their records until it ends nor writes them as one huge object.
+ */
+export const CHANGE_LOG_BATCH = 10_000;
+
+/**
+ * Publishes the records waiting in the journal's outbox as change-log objects (JSON lines that the fast
+ * incoming path reads), and removes them from the outbox once written. Returns the last object's key.
+ */
+export async function publishChanges(deps: Deps, at: number): Promise<string | undefined> {
+  let key: string | undefined;
+  for (;;) {
+    const batch = deps.journal.readyChanges(deps.set.name, CHANGE_LOG_BATCH);
+    if (batch.length === 0) return key;
+    key = logKey(deps.set.name, at, deps.config.machine, ++logSequence);
+    const lines = batch.map(({ id: _id, ...change }) => JSON.stringify(change) + "\n");
+    const body = Buffer.from(lines.join(""));
+    await deps.datastore.put(key, body, body.length, { "content-type": "application/x-ndjson" });
+    deps.journal.changesPublished(batch.map((change) => change.id));
+    if (batch.length < CHANGE_LOG_BATCH) return key;
+  }
 }
 
 /** Expires tombstones and change-log records past their retention. */

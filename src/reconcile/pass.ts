@@ -12,7 +12,7 @@ import { hashTreeFile } from "../scan/hash.js";
 import { unchangedSinceBase } from "../scan/unchanged.js";
 import { Executor, type PassCounts } from "./executor.js";
 import { deletionGuard, GuardError, massDeleteHint, type RecentDeletions } from "./guards.js";
-import { housekeep, writeChangeLog, writeHeartbeat } from "./housekeeping.js";
+import { CHANGE_LOG_BATCH, housekeep, publishChanges, writeHeartbeat } from "./housekeeping.js";
 import { IgnoredRows, loadSetIgnore, type SetIgnore } from "./ignore-rules.js";
 import { heartbeatKey } from "./layout.js";
 import { baseOf, type PassItem } from "./item.js";
@@ -186,12 +186,6 @@ const KEEP_CONTENT_BYTES = 1024 * 1024;
 
 /** Rows whose object's own Last-Modified is learnt in one journal transaction. */
 const LEARN_BATCH = 1000;
-
-/**
- * Outgoing changes go into one change-log object this many at a time, so a pass that uploads a million files
- * neither holds all their records until it ends nor writes them as one huge object.
- */
-const CHANGE_LOG_BATCH = 10_000;
 
 /**
  * The deletion mark of `key` as the planner sees it. `stale` when this machine has met it before: it applied
@@ -427,19 +421,17 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     else if (action.kind === "delete-remote") remoteDeletes.push(item);
     else if ((await executor.run(item, action)) === "blocked") blocked.push([item, action]);
     if (action.kind !== "record" && action.kind !== "forget") report();
-    if (executor.changes.length >= CHANGE_LOG_BATCH) await publishChanges();
+    if (executor.unpublished >= CHANGE_LOG_BATCH) await publishSoFar();
   };
 
   let changeLogKey: string | undefined;
-  const publishChanges = async () => {
-    const batch = executor.changes.splice(0);
-    try {
-      changeLogKey = (await writeChangeLog(deps, batch, now())) ?? changeLogKey;
-    } catch {
-      // Kept for the write at the end of the pass, whose failure is the pass's.
-      executor.changes.unshift(...batch);
-    }
+  const publish = async () => {
+    executor.unpublished = 0;
+    changeLogKey = (await publishChanges(deps, now())) ?? changeLogKey;
   };
+  const publishSoFar = () =>
+    // The records stay in the outbox for the write at the end of the pass, whose failure is the pass's.
+    publish().catch(() => undefined);
 
   for await (const join of joined) {
     if (executor.outage || interrupted()) break;
@@ -505,7 +497,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   if (executor.outage) throw outage(executor.outage);
   // What went out before a stop is announced, so lightweight peers need not wait for a full pass.
   const stop = async () => {
-    if (!options.dryRun) await publishChanges();
+    if (!options.dryRun) await publishSoFar();
     return result(undefined, changeLogKey);
   };
   if (interrupted()) return stop();
@@ -564,7 +556,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   if (executor.outage) throw outage(executor.outage);
   if (interrupted()) return stop();
 
-  changeLogKey = (await writeChangeLog(deps, executor.changes.splice(0), now())) ?? changeLogKey;
+  await publish();
   const finished = now();
   const failed = executor.counts.failed;
   journal.updateSetState(set.name, {

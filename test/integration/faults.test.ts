@@ -91,6 +91,11 @@ class SyncRun {
   }
 }
 
+/** How the pass of a `fedsync sync --json` of one set saw the bucket. */
+function bucketView(result: { stdout: string }): string {
+  return (JSON.parse(result.stdout) as { sets: { bucket: string }[] }).sets[0]!.bucket;
+}
+
 const TRANSFERRED = / \[web\] (uploaded|downloaded) /;
 
 /** Whether MinIO has a multipart upload open (it keeps them under .minio.sys/multipart). */
@@ -231,6 +236,39 @@ describe("the datastore dies in the middle of transfers", () => {
     }
     await fed.sync(b);
     assert.deepEqual(files(b.root()), files(a.root()));
+  });
+
+  test("a sync killed after an upload and before its change-log record: the next pass announces it, and the peer fetches it", async () => {
+    writeTree(a.root(), { "late/first.txt": "synced before\n" });
+    await fed.sync(a);
+    await fed.sync(b);
+    assert.equal(bucketView(await fed.sync(b, ["--json"])), "journal", "no other writer since b listed");
+    writeTree(a.root(), { "late/small.txt": "uploaded just before the kill\n" });
+    writeRandomFile(a.path("late/big.bin"), LARGE_BYTES);
+    const run = new SyncRun(a);
+    // MinIO writes an object's xl.meta when the PUT commits.
+    const committed = join(fed.minio.dataDir, "data", fed.bucket, "web/late/small.txt/xl.meta");
+    await waitUntil(
+      () => existsSync(committed),
+      60_000,
+      "small.txt in the bucket",
+      () => run.output,
+    );
+    run.child.kill("SIGKILL");
+    await run.exited;
+    assert.equal(
+      await fed.minio.client.statObject(fed.bucket, "web/late/big.bin").then(
+        () => true,
+        () => false,
+      ),
+      false,
+      "the pass was cut before its end, where it writes the change-log record",
+    );
+    // Nothing is left to upload: without the record, the peer would only see small.txt at its next listing.
+    rmSync(a.path("late/big.bin"));
+    await fed.sync(a);
+    assert.equal(bucketView(await fed.sync(b, ["--json"])), "listing", "the late record calls for a listing");
+    assert.equal(readFileSync(b.path("late/small.txt"), "utf8"), "uploaded just before the kill\n");
   });
 });
 

@@ -314,6 +314,31 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
   assert.equal(journal.listConflicts().length, 1);
 });
 
+test("outgoing change records wait in the outbox until published, and a dead process's are adopted", (t) => {
+  const dir = tempDir(t);
+  let journal = Journal.open(dir);
+  const written = journal.noteChange("web", { path: "a.txt", op: "put", sha256: "ab".repeat(32) });
+  const inFlight = journal.noteChange("web", { path: "b.txt", op: "delete" });
+  journal.noteChange("cfg", { path: "c.conf", op: "put" });
+  journal.changeWritten(written, '"etag-a"');
+  assert.deepEqual(journal.readyChanges("web", 10), [
+    { id: written, path: "a.txt", op: "put", sha256: "ab".repeat(32), etag: '"etag-a"' },
+  ]);
+  journal.changesPublished([written]);
+  assert.deepEqual(journal.readyChanges("web", 10), [], "published records leave the outbox");
+
+  // The process dies with b.txt's deletion in flight: the next one to take the lock publishes its record.
+  journal.close();
+  journal = Journal.open(dir);
+  t.after(() => journal.close());
+  assert.deepEqual(journal.readyChanges("web", 10), []);
+  assert.equal(journal.adoptUnfinishedChanges(), 2);
+  assert.deepEqual(journal.readyChanges("web", 10), [{ id: inFlight, path: "b.txt", op: "delete" }]);
+  assert.equal(journal.readyChanges("cfg", 10).length, 1);
+  journal.deleteSet("cfg");
+  assert.deepEqual(journal.readyChanges("cfg", 10), [], "forgetting a set forgets its records");
+});
+
 test("a transaction rolls back when its function throws", (t) => {
   const journal = Journal.open(tempDir(t));
   t.after(() => journal.close());
