@@ -1,6 +1,69 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * Which parts of src/ each part may import: dependencies point down, from the CLI to the agent, the engine
+ * (reconcile) and the incoming path (watch), to the journal, the datastore and the tree scan, to config and
+ * logging. docs/design.md ("Map of the code") says what each part owns.
+ */
+const LAYERS = {
+  config: [],
+  log: [],
+  scan: ["config", "log"],
+  journal: ["scan", "config", "log"],
+  datastore: ["scan", "config", "log"],
+  history: ["journal", "datastore", "scan", "config", "log"],
+  watch: ["journal", "datastore", "scan", "config", "log"],
+  reconcile: ["history", "journal", "datastore", "scan", "config", "log"],
+  hooks: ["history", "scan", "config", "log"],
+  metrics: ["reconcile", "hooks", "history", "journal", "datastore", "scan", "config", "log"],
+  agent: [
+    "metrics",
+    "hooks",
+    "reconcile",
+    "watch",
+    "history",
+    "journal",
+    "datastore",
+    "scan",
+    "config",
+    "log",
+  ],
+  cli: [
+    "agent",
+    "metrics",
+    "hooks",
+    "reconcile",
+    "watch",
+    "history",
+    "journal",
+    "datastore",
+    "scan",
+    "config",
+    "log",
+  ],
+};
+
+const layerRules = Object.entries(LAYERS).map(([part, allowed]) => {
+  const forbidden = Object.keys(LAYERS).filter((other) => other !== part && !allowed.includes(other));
+  return {
+    files: [`src/${part}/**/*.ts`],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: [...forbidden.map((other) => `../${other}/*`), "../cli.js"],
+              message: `src/${part} may import only from ${allowed.join(", ") || "no other part"} (eslint.config.js LAYERS)`,
+            },
+          ],
+        },
+      ],
+    },
+  };
+});
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/"] },
   js.configs.recommended,
@@ -23,4 +86,5 @@ export default tseslint.config(
       "no-constant-condition": ["error", { checkLoops: false }],
     },
   },
+  ...layerRules,
 );

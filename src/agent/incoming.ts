@@ -5,7 +5,7 @@ import type { DatastoreError } from "../datastore/errors.js";
 import type { Journal } from "../journal/journal.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
-import { cursorAt, readChangeLog } from "../watch/changelog.js";
+import { cursorAt, readChangeLog } from "../reconcile/changelog.js";
 import { NotificationFollower, type NotificationHealth } from "../watch/notifications.js";
 import { jittered } from "./jitter.js";
 

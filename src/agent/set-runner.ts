@@ -17,7 +17,7 @@ import {
   type RecentDeletions,
 } from "../reconcile/pass.js";
 import { BurstDetector } from "../watch/burst.js";
-import { cursorAt } from "../watch/changelog.js";
+import { cursorAt } from "../reconcile/changelog.js";
 import type { NotificationHealth } from "../watch/notifications.js";
 import type { FileEvent } from "../watch/watcher.js";
 import { IncomingChanges, KEYS_BEFORE_FULL_PASS } from "./incoming.js";

@@ -43,7 +43,7 @@ export const COMMANDS: CommandEntry[] = [
       program
         .command("run")
         .description("run the agent: every set, on its schedule or its file events, until stopped"),
-    load: async () => (await import("../agent/run.js")).runCommand,
+    load: async () => (await import("./run.js")).runCommand,
   },
   {
     define: (program) =>

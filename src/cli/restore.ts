@@ -1,7 +1,7 @@
 import { lstat } from "node:fs/promises";
 import { createMinioDatastore } from "../datastore/index.js";
 import { DatastoreError } from "../datastore/errors.js";
-import { chooseVersion, restoreVersion, RestoreError } from "../history/restore.js";
+import { chooseVersion, restoreVersion, RestoreError } from "../reconcile/restore.js";
 import { parseTimeSpec, TIME_SPEC_HELP } from "../history/time.js";
 import type { FileTarget } from "../history/target.js";
 import { RefusedError } from "../reconcile/localfs.js";

@@ -1,6 +1,6 @@
 import { lstat, opendir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { compactTimestamp, parseCompactTimestamp } from "../reconcile/layout.js";
+import { compactTimestamp, parseCompactTimestamp } from "../datastore/layout.js";
 import { keyToRelPath } from "../scan/entry.js";
 
 /**

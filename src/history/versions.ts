@@ -4,7 +4,7 @@ import { decodeEntryMeta, decodeTombstoneMeta } from "../datastore/metadata.js";
 import type { BucketVersioning, Datastore, ObjectVersion } from "../datastore/types.js";
 import type { HistoryRow } from "../journal/history.js";
 import type { Journal } from "../journal/journal.js";
-import { tombstonePrefix } from "../reconcile/layout.js";
+import { tombstonePrefix } from "../datastore/layout.js";
 import type { EntryType } from "../scan/entry.js";
 import { sha256File } from "../scan/hash.js";
 import { entryKeyToObjectKey } from "../scan/keys.js";

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { EntryType } from "../scan/entry.js";
@@ -131,6 +131,28 @@ function toOpenError(error: unknown, file: string): JournalError {
     });
   }
   return new JournalError(`cannot open journal ${file}: ${message}`, { cause: error });
+}
+
+const JOURNAL_PARTS = ["", "-wal", "-shm"];
+
+/**
+ * Puts the journal built in `fromDir` in the place of the state dir's, keeping the previous one (if any) beside
+ * it as `journal.db.replaced-<time>`. Needs the state lock, and both journals closed.
+ */
+export function replaceJournal(stateDir: string, fromDir: string): { target: string; keptAs?: string } {
+  const target = join(stateDir, JOURNAL_FILE);
+  const keptAs = `${target}.replaced-${new Date().toISOString().replace(/[-:.]/g, "")}`;
+  let kept = false;
+  for (const part of JOURNAL_PARTS) {
+    if (!existsSync(target + part)) continue;
+    renameSync(target + part, keptAs + part);
+    kept = true;
+  }
+  for (const part of JOURNAL_PARTS) {
+    const built = join(fromDir, JOURNAL_FILE + part);
+    if (existsSync(built)) renameSync(built, target + part);
+  }
+  return { target, ...(kept && { keptAs }) };
 }
 
 /**

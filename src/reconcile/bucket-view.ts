@@ -3,7 +3,7 @@ import type { Config, SetConfig } from "../config/types.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import type { SetState } from "../journal/types.js";
-import { othersRecords } from "../watch/changelog.js";
+import { othersRecords } from "./changelog.js";
 import type { BucketView } from "./sources.js";
 
 export interface BucketViewDeps {

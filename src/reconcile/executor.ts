@@ -16,7 +16,7 @@ import { entryKeyToObjectKey } from "../scan/keys.js";
 import { statEntry } from "../scan/walk.js";
 import { conflictCopyKeys } from "./conflict-name.js";
 import type { PassItem } from "./item.js";
-import { compactTimestamp, tombstonePrefix } from "./layout.js";
+import { compactTimestamp, tombstonePrefix } from "../datastore/layout.js";
 import {
   BlockedError,
   ensureDirectory,

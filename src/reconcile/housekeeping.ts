@@ -13,7 +13,7 @@ import {
   logPrefix,
   parseCompactTimestamp,
   RESERVED_PREFIX,
-} from "./layout.js";
+} from "../datastore/layout.js";
 import { FEDSYNC_VERSION } from "../version.js";
 
 interface Deps {

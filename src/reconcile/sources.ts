@@ -7,7 +7,7 @@ import { compareKeys, isDirKey, type LocalEntry, type ScanItem, type ScanProblem
 import type { IgnoreTest } from "../scan/ignore.js";
 import { entryKeyToObjectKey, objectKeyOverflow, objectKeyToEntryKey } from "../scan/keys.js";
 import { scanSubtree, statEntry } from "../scan/walk.js";
-import { tombstonePrefix } from "./layout.js";
+import { tombstonePrefix } from "../datastore/layout.js";
 import { mergeByKey } from "./merge.js";
 
 /** What a pass looks at: the whole set, one directory's subtree, or a list of keys (the lightweight path). */

@@ -17,8 +17,8 @@ import {
 import { dirname, join } from "node:path";
 import { createMinioDatastore } from "../../src/datastore/index.js";
 import { Journal } from "../../src/journal/journal.js";
-import { logKey } from "../../src/reconcile/layout.js";
-import { cursorAt, readChangeLog } from "../../src/watch/changelog.js";
+import { logKey } from "../../src/datastore/layout.js";
+import { cursorAt, readChangeLog } from "../../src/reconcile/changelog.js";
 import { AgentProcess, waitUntil } from "../helpers/agent-process.js";
 import { passSummary, tempFilesUnder } from "../helpers/checks.js";
 import {

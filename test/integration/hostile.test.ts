@@ -19,7 +19,7 @@ import {
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { objectKeyToEntryKey } from "../../src/scan/keys.js";
-import { logKey } from "../../src/reconcile/layout.js";
+import { logKey } from "../../src/datastore/layout.js";
 import { AgentProcess, fileHas, waitUntil } from "../helpers/agent-process.js";
 import { passSummary } from "../helpers/checks.js";
 import {

@@ -10,7 +10,7 @@ import type { Config } from "../../src/config/types.js";
 import { AuditTrail } from "../../src/history/audit.js";
 import { pathFilter } from "../../src/history/path-filter.js";
 import { pruneHistoryAndTrash } from "../../src/history/prune.js";
-import { chooseVersion, RestoreError } from "../../src/history/restore.js";
+import { chooseVersion, RestoreError } from "../../src/reconcile/restore.js";
 import { resolveTarget, TargetError } from "../../src/history/target.js";
 import { parseTimeSpec } from "../../src/history/time.js";
 import { trashedCopies, trashPath } from "../../src/history/trash.js";

@@ -29,7 +29,7 @@ import {
 } from "../../src/scan/entry.js";
 import { sha256File, NotRegularFileError } from "../../src/scan/hash.js";
 import { compileIgnore } from "../../src/scan/ignore.js";
-import { unchangedSinceBase } from "../../src/scan/unchanged.js";
+import { unchangedSinceBase } from "../../src/reconcile/unchanged.js";
 import { scanSubtree, scanTree, ScanRootError, statEntry } from "../../src/scan/walk.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");

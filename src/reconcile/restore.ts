@@ -5,13 +5,13 @@ import type { Readable } from "node:stream";
 import type { Config } from "../config/types.js";
 import { decodeTombstoneMeta } from "../datastore/metadata.js";
 import type { Datastore } from "../datastore/types.js";
-import { tombstonePrefix } from "../reconcile/layout.js";
-import { writeFileAtomic, type Ownership } from "../reconcile/localfs.js";
-import { OwnerNames } from "../reconcile/owners.js";
+import { tombstonePrefix } from "../datastore/layout.js";
+import { writeFileAtomic, type Ownership } from "./localfs.js";
+import { OwnerNames } from "./owners.js";
 import { entryKeyToObjectKey } from "../scan/keys.js";
-import type { FileTarget } from "./target.js";
-import { trashPath } from "./trash.js";
-import type { FileVersion } from "./versions.js";
+import type { FileTarget } from "../history/target.js";
+import { trashPath } from "../history/trash.js";
+import type { FileVersion } from "../history/versions.js";
 
 /** Setuid/setgid bits never come back with a restored file. */
 const SAFE_MODE_BITS = 0o1777;

@@ -1,7 +1,7 @@
 import { isMachineName } from "../config/names.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
-import { compactTimestamp, logPrefix, parseCompactTimestamp } from "../reconcile/layout.js";
+import { compactTimestamp, logPrefix, parseCompactTimestamp } from "../datastore/layout.js";
 import { validateEntryKey } from "../scan/keys.js";
 
 const TIMESTAMP_LENGTH = compactTimestamp(0).length;

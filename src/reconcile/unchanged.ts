@@ -1,5 +1,5 @@
 import type { FileRow } from "../journal/types.js";
-import type { LocalEntry } from "./entry.js";
+import type { LocalEntry } from "../scan/entry.js";
 
 /**
  * Timestamps are coarse: a write in the same tick as the stat that was recorded leaves mtime and ctime

@@ -3,11 +3,11 @@ import { Journal } from "../journal/journal.js";
 import { acquireStateLock } from "../journal/lock.js";
 import { killRunningHooks } from "../hooks/command.js";
 import { removeActiveTemps } from "../reconcile/localfs.js";
-import { loadConfigOrExit, type GlobalOptions } from "../cli/load-config.js";
-import { loggerFor } from "../cli/runtime.js";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../cli/exit.js";
-import { Agent } from "./agent.js";
-import { createNotifier, NotifyUnavailableError, type Notifier } from "./notify.js";
+import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
+import { loggerFor } from "./runtime.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
+import { Agent } from "../agent/agent.js";
+import { createNotifier, NotifyUnavailableError, type Notifier } from "../agent/notify.js";
 
 /** Longest wait for in-flight passes on SIGTERM before the agent abandons them (removing its temp files). */
 const STOP_GRACE_MS = 20_000;
