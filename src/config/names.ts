@@ -4,6 +4,13 @@
  * from the bucket, which anyone holding the bucket's key may have written.
  */
 
+/** Names of the temporary files fedsync writes in a set root while downloading; never synced. */
+export const TEMP_NAME_PREFIX = ".fedsync-tmp-";
+/** What marks a file as a conflict copy: `<stem>.fedsync-conflict-<time>-<machine>[-<n>]<.ext>`. */
+export const CONFLICT_MARK = ".fedsync-conflict-";
+/** The bucket's reserved area, where fedsync keeps its own records; no entry key may map into it. */
+export const RESERVED_PREFIX = ".fedsync/";
+
 export const MACHINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const MACHINE_NAME_RULE =
   'must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit';

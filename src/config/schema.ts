@@ -5,7 +5,14 @@ import { accountProblem, type AccountDatabase } from "./accounts.js";
 import { parseDuration } from "./duration.js";
 import { readPemFile, readSecretFile, resolvedPath } from "./files.js";
 import { configIgnoreRuleProblem } from "./ignore-rule.js";
-import { ACCOUNT_NAME, MACHINE_NAME, MACHINE_NAME_RULE, SET_NAME } from "./names.js";
+import {
+  ACCOUNT_NAME,
+  MACHINE_NAME,
+  MACHINE_NAME_RULE,
+  RESERVED_PREFIX,
+  SET_NAME,
+  TEMP_NAME_PREFIX,
+} from "./names.js";
 import { hookCommandProblem } from "./shell.js";
 import type { Config, DatastoreConfig, SetConfig } from "./types.js";
 
@@ -19,8 +26,6 @@ const LISTEN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const PERCENT = /^(\d+(?:\.\d+)?)%$/;
 /** The longest file name Linux allows. */
 const MAX_NAME_BYTES = 255;
-/** The agent's temporary files start with this (scan/keys.ts; config does not import from scan). */
-const TEMP_NAME_PREFIX = ".fedsync-tmp-";
 
 /** Messages for the issues zod raises by itself; messages given in the schema take precedence. */
 export const baseMessages: z.core.$ZodErrorMap = (issue) => {
@@ -76,8 +81,8 @@ function integer(min: number, max: number, fallback: number) {
 
 const prefix = z.string().transform((text, ctx) => {
   const withSlash = text.endsWith("/") ? text : `${text}/`;
-  if (withSlash.startsWith(".fedsync/")) {
-    return invalid(ctx, '".fedsync/" is reserved for fedsync\'s own records');
+  if (withSlash.startsWith(RESERVED_PREFIX)) {
+    return invalid(ctx, `"${RESERVED_PREFIX}" is reserved for fedsync's own records`);
   }
   const segments = withSlash.slice(0, -1).split("/");
   if (segments.some((segment) => segment === "" || segment === "." || segment === "..")) {

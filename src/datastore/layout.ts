@@ -1,6 +1,6 @@
-/** Where fedsync keeps its own records in the bucket (DESIGN §2). Everything under `.fedsync/` is reserved. */
-export const RESERVED_PREFIX = ".fedsync/";
+import { RESERVED_PREFIX } from "../config/names.js";
 
+/** Where fedsync keeps its own records in the bucket (DESIGN §2): under RESERVED_PREFIX, per set. */
 export function tombstonePrefix(set: string): string {
   return `${RESERVED_PREFIX}${set}/tombstones/`;
 }

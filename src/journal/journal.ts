@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { CONFLICT_MARK } from "../config/names.js";
 import type { EntryType } from "../scan/entry.js";
 import { JournalError } from "./errors.js";
 import {
@@ -500,10 +501,9 @@ export class Journal {
     return Number(result.lastInsertRowid);
   }
 
-  /** Conflicts, oldest first; of one set when `set` is given. */
   /** Files of a set (or every set) whose name marks them as conflict copies, wherever they were made. */
   conflictCopyFiles(set?: string): { set: string; path: string; syncedAt: number }[] {
-    const pattern = "%.fedsync-conflict-%";
+    const pattern = `%${CONFLICT_MARK}%`;
     const rows = (
       set === undefined
         ? this.statement(
@@ -516,6 +516,7 @@ export class Journal {
     return rows.map((r) => ({ set: r.set_name, path: r.path, syncedAt: Number(r.synced_at) }));
   }
 
+  /** Conflicts, oldest first; of one set when `set` is given. */
   listConflicts(set?: string): ConflictRow[] {
     const records = (
       set === undefined

@@ -1,4 +1,5 @@
 import { posix } from "node:path";
+import { CONFLICT_MARK } from "../config/names.js";
 import { MAX_SEGMENT_BYTES } from "../scan/keys.js";
 
 /** How many names a conflict copy tries before giving up: the plain one, then `-2`, `-3`... */
@@ -34,7 +35,7 @@ export function conflictCopyKey(key: string, machine: string, at: number, n = 1)
   const base = posix.basename(key);
   const ext = posix.extname(base);
   const stem = ext ? base.slice(0, -ext.length) : base;
-  const suffix = `.fedsync-conflict-${stamp(at)}-${machine}${n > 1 ? `-${n}` : ""}${ext}`;
+  const suffix = `${CONFLICT_MARK}${stamp(at)}-${machine}${n > 1 ? `-${n}` : ""}${ext}`;
   const room = MAX_SEGMENT_BYTES - Buffer.byteLength(suffix, "utf8");
   const name = `${truncateUtf8(stem, Math.max(room, 1))}${suffix}`;
   return dir === "." ? name : `${dir}/${name}`;
@@ -46,18 +47,19 @@ export function conflictCopyKeys(key: string, machine: string, at: number): stri
 }
 
 export function isConflictCopy(key: string): boolean {
-  return posix.basename(key).includes(".fedsync-conflict-");
+  return posix.basename(key).includes(CONFLICT_MARK);
 }
+
+const MARK = CONFLICT_MARK.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** A copy's name with an extension (stem, machine, extension), or without one (stem, machine). */
+const COPY_NAME = new RegExp(`^(.*)${MARK}\\d{8}-\\d{6}-(.+)(\\.[^.]*)$|^(.*)${MARK}\\d{8}-\\d{6}-(.+)$`);
 
 /**
  * The copy's own parts: the original key it was made beside and the machine whose version it holds. A counter
  * (`-2`) reads as part of the machine's name, since names like `web-01` are the common case.
  */
 export function parseConflictCopy(key: string): { original: string; machine: string } | undefined {
-  const match =
-    /^(.*)\.fedsync-conflict-\d{8}-\d{6}-(.+)(\.[^.]*)$|^(.*)\.fedsync-conflict-\d{8}-\d{6}-(.+)$/.exec(
-      posix.basename(key),
-    );
+  const match = COPY_NAME.exec(posix.basename(key));
   if (!match) return undefined;
   const dir = posix.dirname(key);
   const name = match[1] !== undefined ? `${match[1]}${match[3]}` : match[4]!;

@@ -4,7 +4,7 @@ import type { Datastore } from "../datastore/types.js";
 import type { EntryCounts } from "../journal/types.js";
 import type { Logger } from "../log/index.js";
 import type { Journal } from "../journal/journal.js";
-import { isMachineName } from "../config/names.js";
+import { isMachineName, RESERVED_PREFIX } from "../config/names.js";
 import {
   compactTimestamp,
   heartbeatKey,
@@ -12,7 +12,6 @@ import {
   logKey,
   logPrefix,
   parseCompactTimestamp,
-  RESERVED_PREFIX,
 } from "../datastore/layout.js";
 import { FEDSYNC_VERSION } from "../version.js";
 

@@ -25,11 +25,10 @@ import {
   withParent,
   type TreeDir,
 } from "../scan/anchored.js";
+import { TEMP_NAME_PREFIX } from "../config/names.js";
 import { keyToRelPath } from "../scan/entry.js";
 
 export { BlockedError, RefusedError } from "../scan/anchored.js";
-
-export const TEMP_PREFIX = ".fedsync-tmp-";
 
 const NEW_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -83,7 +82,7 @@ async function checkExpected(dir: TreeDir, name: string, expected: Expected | nu
 const activeTemps = new Set<string>();
 
 function tempName(): string {
-  return `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`;
+  return `${TEMP_NAME_PREFIX}${randomBytes(6).toString("hex")}`;
 }
 
 export function removeActiveTemps(): void {
@@ -97,7 +96,7 @@ export function removeActiveTemps(): void {
  */
 export async function removeStaleTemp(root: string, key: string): Promise<boolean> {
   const name = key.slice(key.lastIndexOf("/") + 1);
-  if (!name.startsWith(TEMP_PREFIX) || activeTemps.has(absolutePath(root, key))) return false;
+  if (!name.startsWith(TEMP_NAME_PREFIX) || activeTemps.has(absolutePath(root, key))) return false;
   const dir = await openDirectory(root, key.slice(0, key.length - name.length), false);
   if (!dir) return false;
   try {

@@ -10,7 +10,7 @@ import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/index.js";
 import { flagPath, takeFlag } from "./flags.js";
 import { GUARD_MIN_DELETIONS, GuardError, massDeleteHint } from "./guards.js";
-import { TEMP_PREFIX } from "./localfs.js";
+import { TEMP_NAME_PREFIX } from "../config/names.js";
 
 /** The set root does not exist and the set does not say `create: true`: a failure, not a guard trip. */
 export class RootMissingError extends Error {}
@@ -85,7 +85,7 @@ async function rootIsEmpty(root: string): Promise<boolean> {
   const dir = await opendir(root);
   try {
     for await (const entry of dir) {
-      if (!entry.name.startsWith(TEMP_PREFIX)) return false;
+      if (!entry.name.startsWith(TEMP_NAME_PREFIX)) return false;
     }
     return true;
   } finally {

@@ -1,5 +1,5 @@
 import ignore, { type Ignore } from "ignore";
-import { TEMP_NAME_PREFIX } from "./keys.js";
+import { TEMP_NAME_PREFIX } from "../config/names.js";
 
 /**
  * Whether an entry key (a directory's ends in `/`) is left out of the sync, itself or through one of its

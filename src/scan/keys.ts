@@ -1,7 +1,4 @@
-/** Names of temporary files the agent writes while downloading; never synced. */
-export const TEMP_NAME_PREFIX = ".fedsync-tmp-";
-/** The bucket's reserved area; no entry key may map into it. */
-export const RESERVED_PREFIX = ".fedsync/";
+import { RESERVED_PREFIX, TEMP_NAME_PREFIX } from "../config/names.js";
 export const MAX_SEGMENT_BYTES = 255;
 export const MAX_PATH_BYTES = 4096;
 /** S3's limit on an object key (the set's prefix and the entry key together), in UTF-8 bytes. */

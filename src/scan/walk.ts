@@ -11,7 +11,8 @@ import {
   type ScanProblem,
 } from "./entry.js";
 import type { IgnoreTest } from "./ignore.js";
-import { objectKeyOverflow, TEMP_NAME_PREFIX, validateEntryKey } from "./keys.js";
+import { TEMP_NAME_PREFIX } from "../config/names.js";
+import { objectKeyOverflow, validateEntryKey } from "./keys.js";
 
 export interface ScanOptions {
   /** The set's ignore rules (see compileIgnore); an ignored directory is not read. */

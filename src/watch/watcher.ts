@@ -1,7 +1,7 @@
 import watcher from "@parcel/watcher";
 import { basename, relative, sep } from "node:path";
 import type { IgnoreTest } from "../scan/ignore.js";
-import { TEMP_NAME_PREFIX } from "../scan/keys.js";
+import { TEMP_NAME_PREFIX } from "../config/names.js";
 
 export interface FileEvent {
   /** Relative path, `/`-separated, without a trailing slash (the watcher does not say what type it is). */

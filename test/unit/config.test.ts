@@ -17,7 +17,7 @@ import {
 import { exactDuration } from "../../src/config/duration.js";
 import { resolvedConfig } from "../../src/config/resolved.js";
 import { closest, editDistance } from "../../src/config/suggest.js";
-import { TEMP_NAME_PREFIX } from "../../src/scan/keys.js";
+import { TEMP_NAME_PREFIX } from "../../src/config/names.js";
 
 const SECRET = "s3cr3t-Value-42";
 const ENV = { FEDSYNC_SECRET_ACCESS_KEY: SECRET };
