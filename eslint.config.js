@@ -6,42 +6,20 @@ import tseslint from "typescript-eslint";
  * (reconcile) and the incoming path (watch), to the journal, the datastore and the tree scan, to config and
  * logging. docs/design.md ("Map of the code") says what each part owns.
  */
+const STORES = ["journal", "datastore", "scan", "config", "log"];
 const LAYERS = {
   config: [],
   log: [],
   scan: ["config", "log"],
   journal: ["scan", "config", "log"],
   datastore: ["scan", "config", "log"],
-  history: ["journal", "datastore", "scan", "config", "log"],
-  watch: ["journal", "datastore", "scan", "config", "log"],
-  reconcile: ["history", "journal", "datastore", "scan", "config", "log"],
+  history: STORES,
+  watch: STORES,
+  reconcile: ["history", ...STORES],
   hooks: ["history", "scan", "config", "log"],
-  metrics: ["reconcile", "hooks", "history", "journal", "datastore", "scan", "config", "log"],
-  agent: [
-    "metrics",
-    "hooks",
-    "reconcile",
-    "watch",
-    "history",
-    "journal",
-    "datastore",
-    "scan",
-    "config",
-    "log",
-  ],
-  cli: [
-    "agent",
-    "metrics",
-    "hooks",
-    "reconcile",
-    "watch",
-    "history",
-    "journal",
-    "datastore",
-    "scan",
-    "config",
-    "log",
-  ],
+  metrics: ["reconcile", "hooks", "history", ...STORES],
+  agent: ["metrics", "hooks", "reconcile", "watch", "history", ...STORES],
+  cli: ["agent", "metrics", "hooks", "reconcile", "watch", "history", ...STORES],
 };
 
 const layerRules = Object.entries(LAYERS).map(([part, allowed]) => {

@@ -371,46 +371,43 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   let remoteSeen = 0;
   const report = () => options.onProgress?.({ checked: seen, counts: executor.counts });
 
-  const localState = async (item: PassItem, entry: LocalEntry): Promise<LocalState> => {
-    const { row } = item;
-    const state: LocalState = {
-      type: entry.type,
-      size: entry.size,
-      mtimeMs: entry.mtimeMs,
-      mode: entry.mode,
-      owner: owners.userName(entry.uid),
-      group: owners.groupName(entry.gid),
-      target: entry.target,
-    };
-    if (entry.type === "file") {
-      if (row?.sha256 && unchangedSinceBase(entry, row)) state.sha256 = row.sha256;
-      else {
-        hashed++;
-        const read = await hashTreeFile(set.path, entry.key, entry, KEEP_CONTENT_BYTES);
-        state.sha256 = read.sha256;
-        item.content = read.content;
-      }
-    }
-    return state;
-  };
+  /** The local side from the stat alone: the row's hash stands for a file whose stat has not changed. */
+  const statState = (item: PassItem, entry: LocalEntry): LocalState => ({
+    type: entry.type,
+    size: entry.size,
+    mtimeMs: entry.mtimeMs,
+    mode: entry.mode,
+    owner: owners.userName(entry.uid),
+    group: owners.groupName(entry.gid),
+    target: entry.target,
+    ...(entry.type === "file" && item.row?.sha256 && unchangedSinceBase(entry, item.row)
+      ? { sha256: item.row.sha256 }
+      : {}),
+  });
+  const needsHash = (item: PassItem) => item.entry?.type === "file" && item.local?.sha256 === undefined;
 
   // Objects that still match their rows, with the bucket's Last-Modified the rows do not hold yet (an upload
   // records its own clock): once learnt, later listings of them need no metadata.
   const learned: [string, number][] = [];
   const learn = () => journal.setRemoteLastModified(set.name, learned.splice(0));
-
-  const process = async (join: Joined, item: PassItem) => {
-    if (executor.outage || interrupted()) return;
-    if (item.entry) item.local = await localState(item, item.entry);
-    const action = plan(item, set);
-    if (action.kind === "none") {
-      const lastModified = join.remote?.info.lastModified.getTime();
-      if (!options.dryRun && join.row && lastModified !== undefined && !join.remote?.current) {
-        if (join.row.remoteLastModified !== lastModified) learned.push([join.key, lastModified]);
-        if (learned.length >= LEARN_BATCH) learn();
-      }
-      return;
+  const agreed = (join: Joined) => {
+    const lastModified = join.remote?.info.lastModified.getTime();
+    if (!options.dryRun && join.row && lastModified !== undefined && !join.remote?.current) {
+      if (join.row.remoteLastModified !== lastModified) learned.push([join.key, lastModified]);
+      if (learned.length >= LEARN_BATCH) learn();
     }
+  };
+
+  const process = async (join: Joined, item: PassItem, settled?: Action) => {
+    if (executor.outage || interrupted()) return;
+    if (item.entry && needsHash(item)) {
+      hashed++;
+      const read = await hashTreeFile(set.path, item.entry.key, item.entry, KEEP_CONTENT_BYTES);
+      item.local = { ...item.local!, sha256: read.sha256 };
+      item.content = read.content;
+    }
+    const action = settled ?? plan(item, set);
+    if (action.kind === "none") return agreed(join);
     if (options.dryRun) {
       planned.push({ key: item.key, action: action.kind, detail: describe(action) });
       if (action.kind === "delete-local") plannedDeletes.local++;
@@ -472,7 +469,15 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
       // created again here (restored after an rm -rf, say), so it is published, not deleted.
       tombstone: tombstone?.deletedBy === config.machine && join.local?.entry ? undefined : tombstone,
     };
-    const promise = limit(() => process(join, item)).catch((error: unknown) => {
+    if (item.entry) item.local = statState(item, item.entry);
+    // Most entries of a pass agree on every side and need no hashing: they are settled here, in order,
+    // without a task of their own.
+    const settled = needsHash(item) ? undefined : plan(item, set);
+    if (settled?.kind === "none") {
+      agreed(join);
+      continue;
+    }
+    const promise = limit(() => process(join, item, settled)).catch((error: unknown) => {
       executor.counts.failed++;
       logger.error(`${item.key}: ${error instanceof Error ? error.message : String(error)}`, {
         path: item.key,
