@@ -113,6 +113,8 @@ describe("heavyweight passes between three machines", () => {
 
   test("a machine offline while others delete and add: deletions applied, nothing resurrected", async () => {
     const [a, b, c] = fed.agents as [(typeof fed.agents)[0], (typeof fed.agents)[0], (typeof fed.agents)[0]];
+    writeTree(a.root(), { "index.html": "<h1>hi</h1>" });
+    await syncAll(fed);
     rmSync(a.path("pages/p-1.html"));
     rmSync(a.path("index.html"));
     writeFileSync(b.path("added-while-c-away.txt"), "new");
