@@ -9,11 +9,11 @@ export interface Migration {
   sql: string;
 }
 
-/** `migrations/` sits at the package root: two levels above `src/journal/` and `dist/journal/`. */
+/** `migrations/` sits at the package root: beside `dist/` (bundled chunks) and two levels above `src/journal/`. */
 export function findMigrationsDir(): string {
   const candidates = [
+    resolve(import.meta.dirname, "../migrations"),
     resolve(import.meta.dirname, "../../migrations"),
-    resolve(import.meta.dirname, "../../../migrations"),
   ];
   const found = candidates.find((dir) => existsSync(join(dir, "001_initial.sql")));
   if (!found) throw new JournalError(`migrations directory not found (looked in ${candidates.join(", ")})`);

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { parse, stringify } from "yaml";
@@ -65,11 +66,23 @@ function packagesLoaded(args: string[]): string[] {
       { encoding: "utf8", env: { ...process.env, IMPORT_TRACE_FILE: trace } },
     );
     assert.ifError(result.error);
-    const packages = readFileSync(trace, "utf8")
-      .split("\n")
-      .map((url) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1])
-      .filter((name): name is string => name !== undefined);
-    return [...new Set(packages)].sort();
+    // Packages are bundled into dist/ (each module under a `// node_modules/<package>/...` comment), except
+    // the native ones, which load from node_modules.
+    const packageOf = (text: string) => /(?:^|[\s/])node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(text)?.[1];
+    const packages = new Set<string>();
+    for (const url of readFileSync(trace, "utf8").split("\n").filter(Boolean)) {
+      const path = url.startsWith("file:") ? fileURLToPath(url) : url;
+      if (path.startsWith(join(repoRoot, "dist") + "/")) {
+        for (const line of readFileSync(path, "utf8").split("\n")) {
+          const name = line.startsWith("// ") ? packageOf(line) : undefined;
+          if (name) packages.add(name);
+        }
+      } else {
+        const name = packageOf(path);
+        if (name) packages.add(name);
+      }
+    }
+    return [...packages].sort();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
