@@ -31,6 +31,7 @@ import {
   type Ownership,
 } from "./localfs.js";
 import type { OwnerNames } from "./owners.js";
+import { agreedRow } from "./state.js";
 import type { Action, Side } from "./planner.js";
 import { tombstoneHash } from "./planner.js";
 
@@ -190,24 +191,7 @@ export class Executor {
     sha256: string | null,
     remote: { etag: string | null; lastModified: number | null },
   ): FileRow {
-    return {
-      set: this.deps.set.name,
-      path: key,
-      type: entry.type,
-      size: entry.size,
-      mtimeMs: entry.mtimeMs,
-      mtimeNs: entry.mtimeNs,
-      ctimeNs: entry.ctimeNs,
-      inode: entry.inode,
-      mode: entry.mode,
-      owner: this.deps.owners.userName(entry.uid),
-      group: this.deps.owners.groupName(entry.gid),
-      sha256,
-      target: entry.target ?? null,
-      remoteEtag: remote.etag,
-      remoteLastModified: remote.lastModified,
-      syncedAt: this.deps.now(),
-    };
+    return agreedRow(this.deps.set.name, key, entry, this.deps.owners, sha256, remote, this.deps.now());
   }
 
   private record(item: PassItem) {

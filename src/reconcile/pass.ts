@@ -31,7 +31,7 @@ import {
   type Joined,
   type PassScope,
 } from "./sources.js";
-import type { LocalState, RemoteState, TombstoneState } from "./state.js";
+import { localStateOf, type LocalState, type RemoteState, type TombstoneState } from "./state.js";
 
 export type { PassScope } from "./sources.js";
 export { GUARD_MIN_DELETIONS, type RecentDeletions } from "./guards.js";
@@ -372,18 +372,14 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
   const report = () => options.onProgress?.({ checked: seen, counts: executor.counts });
 
   /** The local side from the stat alone: the row's hash stands for a file whose stat has not changed. */
-  const statState = (item: PassItem, entry: LocalEntry): LocalState => ({
-    type: entry.type,
-    size: entry.size,
-    mtimeMs: entry.mtimeMs,
-    mode: entry.mode,
-    owner: owners.userName(entry.uid),
-    group: owners.groupName(entry.gid),
-    target: entry.target,
-    ...(entry.type === "file" && item.row?.sha256 && unchangedSinceBase(entry, item.row)
-      ? { sha256: item.row.sha256 }
-      : {}),
-  });
+  const statState = (item: PassItem, entry: LocalEntry): LocalState =>
+    localStateOf(
+      entry,
+      owners,
+      entry.type === "file" && item.row?.sha256 && unchangedSinceBase(entry, item.row)
+        ? item.row.sha256
+        : undefined,
+    );
   const needsHash = (item: PassItem) => item.entry?.type === "file" && item.local?.sha256 === undefined;
 
   // Objects that still match their rows, with the bucket's Last-Modified the rows do not hold yet (an upload

@@ -2,7 +2,6 @@ import pLimit from "p-limit";
 import type { Config, SetConfig } from "../config/types.js";
 import type { Datastore, ObjectInfo } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
-import type { FileRow } from "../journal/types.js";
 import type { Logger } from "../log/index.js";
 import type { LocalEntry } from "../scan/entry.js";
 import { sha256File } from "../scan/hash.js";
@@ -12,7 +11,7 @@ import { OwnerNames } from "./owners.js";
 import { remoteState } from "./pass.js";
 import { plan } from "./planner.js";
 import { joinTree } from "./sources.js";
-import type { LocalState } from "./state.js";
+import { agreedRow, localStateOf } from "./state.js";
 
 /** A set that cannot be rebuilt (its ignore file is unreadable): nothing was recorded for it. */
 export class RebuildError extends Error {
@@ -31,46 +30,6 @@ export interface RebuildCounts {
   remoteOnly: number;
   /** Entries that could not be read: left alone. */
   unreadable: number;
-}
-
-function localStateOf(entry: LocalEntry, owners: OwnerNames, sha256: string | undefined): LocalState {
-  return {
-    type: entry.type,
-    size: entry.size,
-    mtimeMs: entry.mtimeMs,
-    mode: entry.mode,
-    owner: owners.userName(entry.uid),
-    group: owners.groupName(entry.gid),
-    sha256,
-    target: entry.target,
-  };
-}
-
-function agreedRow(
-  set: SetConfig,
-  entry: LocalEntry,
-  local: LocalState,
-  info: ObjectInfo,
-  at: number,
-): FileRow {
-  return {
-    set: set.name,
-    path: entry.key,
-    type: entry.type,
-    size: entry.size,
-    mtimeMs: entry.mtimeMs,
-    mtimeNs: entry.mtimeNs,
-    ctimeNs: entry.ctimeNs,
-    inode: entry.inode,
-    mode: entry.mode,
-    owner: local.owner,
-    group: local.group,
-    sha256: local.sha256 ?? null,
-    target: entry.target ?? null,
-    remoteEtag: info.etag,
-    remoteLastModified: info.lastModified.getTime(),
-    syncedAt: at,
-  };
 }
 
 /**
@@ -95,7 +54,8 @@ export async function rebuildSet(
     const local = localStateOf(entry, owners, sha256);
     const remote = remoteState(entry.key, info, logger);
     if (plan({ key: entry.key, local, remote }, set).kind === "record") {
-      journal.putFile(agreedRow(set, entry, local, info, now()));
+      const remote = { etag: info.etag, lastModified: info.lastModified.getTime() };
+      journal.putFile(agreedRow(set.name, entry.key, entry, owners, local.sha256 ?? null, remote, now()));
       counts.agreed++;
     } else {
       counts.differing++;

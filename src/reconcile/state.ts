@@ -1,4 +1,6 @@
-import type { EntryType } from "../scan/entry.js";
+import type { FileRow } from "../journal/types.js";
+import type { EntryType, LocalEntry } from "../scan/entry.js";
+import type { OwnerNames } from "./owners.js";
 
 /** The local side of one key, as the planner sees it: the lstat facts plus the content hash. */
 export interface LocalState {
@@ -54,4 +56,48 @@ export interface BaseState {
   target: string | null;
   /** Null when this machine kept a file that was deleted remotely (`deletions: keep`). */
   remoteEtag: string | null;
+}
+
+/** The local side of an entry from its stat, with the owners' names and the content hash when known. */
+export function localStateOf(entry: LocalEntry, owners: OwnerNames, sha256?: string): LocalState {
+  return {
+    type: entry.type,
+    size: entry.size,
+    mtimeMs: entry.mtimeMs,
+    mode: entry.mode,
+    owner: owners.userName(entry.uid),
+    group: owners.groupName(entry.gid),
+    ...(sha256 !== undefined && { sha256 }),
+    target: entry.target,
+  };
+}
+
+/** The journal row recording that the entry at `path` and its object (`remote`) agree. */
+export function agreedRow(
+  set: string,
+  path: string,
+  entry: LocalEntry,
+  owners: OwnerNames,
+  sha256: string | null,
+  remote: { etag: string | null; lastModified: number | null },
+  at: number,
+): FileRow {
+  return {
+    set,
+    path,
+    type: entry.type,
+    size: entry.size,
+    mtimeMs: entry.mtimeMs,
+    mtimeNs: entry.mtimeNs,
+    ctimeNs: entry.ctimeNs,
+    inode: entry.inode,
+    mode: entry.mode,
+    owner: owners.userName(entry.uid),
+    group: owners.groupName(entry.gid),
+    sha256,
+    target: entry.target ?? null,
+    remoteEtag: remote.etag,
+    remoteLastModified: remote.lastModified,
+    syncedAt: at,
+  };
 }
