@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 export type AccountDatabase = "passwd" | "group";
 
@@ -23,11 +24,47 @@ export class AccountLookupError extends Error {
 }
 
 /**
- * Looks a name or numeric id up in the passwd or group database through `getent`, so every source that
- * nsswitch.conf names answers (files, LDAP, sssd, systemd), not only /etc/passwd. Undefined when there is
- * no such entry; throws AccountLookupError when the lookup itself fails.
+ * Looks a name or numeric id up in the passwd or group database as the system's name service would: in
+ * /etc/passwd or /etc/group first when nsswitch.conf names `files` first for that database (the common
+ * case, and no process to start), else through `getent`, so every source that nsswitch.conf names answers
+ * (files, LDAP, sssd, systemd). Undefined when there is no such entry; throws AccountLookupError when the
+ * lookup itself fails.
  */
 export function lookupAccount(database: AccountDatabase, key: string): Account | undefined {
+  return (filesFirst(database) ? lookupInFile(database, key) : undefined) ?? lookupWithGetent(database, key);
+}
+
+function filesFirst(database: AccountDatabase): boolean {
+  const line = readOrEmpty("/etc/nsswitch.conf")
+    .split("\n")
+    .find((l) => l.trimStart().startsWith(`${database}:`));
+  return (
+    line
+      ?.slice(line.indexOf(":") + 1)
+      .trim()
+      .split(/\s+/)[0] === "files"
+  );
+}
+
+function lookupInFile(database: AccountDatabase, key: string): Account | undefined {
+  const byId = /^\d+$/.test(key);
+  for (const line of readOrEmpty(`/etc/${database}`).split("\n")) {
+    const [name, , id] = line.split(":");
+    if (!name || id === undefined || !/^\d+$/.test(id)) continue;
+    if (byId ? id === key : name === key) return { name, id: Number(id) };
+  }
+  return undefined;
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function lookupWithGetent(database: AccountDatabase, key: string): Account | undefined {
   let output: string;
   try {
     output = execFileSync("getent", [database, key], {

@@ -24,25 +24,28 @@ export interface OpenOptions {
   readonly?: boolean;
 }
 
-/** A `files` row as read with safe integers: every INTEGER column arrives as a bigint. */
-interface FileRecord {
-  set_name: string;
-  path: string;
-  type: EntryType;
-  size: bigint;
-  mtime_ms: bigint;
-  mtime_ns: bigint;
-  ctime_ns: bigint;
-  inode: bigint;
-  mode: bigint;
-  owner: string | null;
-  grp: string | null;
-  sha256: string | null;
-  target: string | null;
-  remote_etag: string | null;
-  remote_last_modified: bigint | null;
-  synced_at: bigint;
-}
+/**
+ * A `files` row as read in raw mode with safe integers, in FILE_COLUMNS order: every INTEGER column arrives as
+ * a bigint. Arrays, because building an object per row costs better-sqlite3 about as much as the read itself.
+ */
+type FileRecord = [
+  set_name: string,
+  path: string,
+  type: EntryType,
+  size: bigint,
+  mtime_ms: bigint,
+  mtime_ns: bigint,
+  ctime_ns: bigint,
+  inode: bigint,
+  mode: bigint,
+  owner: string | null,
+  grp: string | null,
+  sha256: string | null,
+  target: string | null,
+  remote_etag: string | null,
+  remote_last_modified: bigint | null,
+  synced_at: bigint,
+];
 
 interface PendingRecord {
   set_name: string;
@@ -98,22 +101,22 @@ const CORRUPT_CODES = new Set(["SQLITE_NOTADB", "SQLITE_CORRUPT"]);
 
 function toFileRow(r: FileRecord): FileRow {
   return {
-    set: r.set_name,
-    path: r.path,
-    type: r.type,
-    size: Number(r.size),
-    mtimeMs: Number(r.mtime_ms),
-    mtimeNs: r.mtime_ns,
-    ctimeNs: r.ctime_ns,
-    inode: BigInt.asUintN(64, r.inode),
-    mode: Number(r.mode),
-    owner: r.owner,
-    group: r.grp,
-    sha256: r.sha256,
-    target: r.target,
-    remoteEtag: r.remote_etag,
-    remoteLastModified: r.remote_last_modified === null ? null : Number(r.remote_last_modified),
-    syncedAt: Number(r.synced_at),
+    set: r[0],
+    path: r[1],
+    type: r[2],
+    size: Number(r[3]),
+    mtimeMs: Number(r[4]),
+    mtimeNs: r[5],
+    ctimeNs: r[6],
+    inode: BigInt.asUintN(64, r[7]),
+    mode: Number(r[8]),
+    owner: r[9],
+    group: r[10],
+    sha256: r[11],
+    target: r[12],
+    remoteEtag: r[13],
+    remoteLastModified: r[14] === null ? null : Number(r[14]),
+    syncedAt: Number(r[15]),
   };
 }
 
@@ -163,6 +166,7 @@ export function replaceJournal(stateDir: string, fromDir: string): { target: str
  */
 export class Journal {
   private readonly statements = new Map<string, Database.Statement>();
+  private fileWriteCount = 0;
 
   private constructor(
     private readonly db: Database.Database,
@@ -212,12 +216,13 @@ export class Journal {
     return this.db.transaction(fn)();
   }
 
-  private statement(sql: string, safeIntegers = false): Database.Statement {
-    const cacheKey = (safeIntegers ? "big:" : "num:") + sql;
+  /** A cached statement; `fileRecords` ones return FileRecord arrays. */
+  private statement(sql: string, fileRecords = false): Database.Statement {
+    const cacheKey = (fileRecords ? "rows:" : "objects:") + sql;
     let statement = this.statements.get(cacheKey);
     if (!statement) {
       statement = this.db.prepare(sql);
-      if (safeIntegers) statement.safeIntegers(true);
+      if (fileRecords) statement.safeIntegers(true).raw(true);
       this.statements.set(cacheKey, statement);
     }
     return statement;
@@ -283,11 +288,17 @@ export class Journal {
       const records = readPage(after);
       for (const record of records) yield toFileRow(record);
       if (records.length < pageSize) return;
-      after = records[records.length - 1]!.path;
+      after = records[records.length - 1]![1];
     }
   }
 
+  /** How many times a `files` row was written or deleted through this instance: a pass that wrote none can reuse the counts it began with. */
+  get fileWrites(): number {
+    return this.fileWriteCount;
+  }
+
   putFile(row: FileRow): void {
+    this.fileWriteCount++;
     // Inode numbers are unsigned 64-bit (overlayfs sets the top bits); SQLite integers are signed.
     this.statement(
       `INSERT OR REPLACE INTO files (${FILE_COLUMNS}) VALUES ` +
@@ -304,6 +315,7 @@ export class Journal {
   }
 
   deleteFile(set: string, path: string): void {
+    this.fileWriteCount++;
     this.statement("DELETE FROM files WHERE set_name = ? AND path = ?").run(set, path);
   }
 
@@ -356,11 +368,6 @@ export class Journal {
     });
   }
 
-  /** Every entry of a set: files, directories and symlinks. */
-  countFiles(set: string): number {
-    return (this.statement("SELECT count(*) AS n FROM files WHERE set_name = ?").get(set) as { n: number }).n;
-  }
-
   /** A set's entries by type. */
   countByType(set: string): EntryCounts {
     const rows = this.statement("SELECT type, count(*) AS n FROM files WHERE set_name = ? GROUP BY type").all(
@@ -372,6 +379,7 @@ export class Journal {
 
   /** Forgets a set entirely: files, pending paths, state, conflicts, applied log records and deletion marks, unpublished change records. */
   deleteSet(set: string): void {
+    this.fileWriteCount++;
     this.transaction(() => {
       for (const table of ["files", "pending", "conflicts", "applied_log", "applied_tombstones", "outbox"]) {
         this.statement(`DELETE FROM ${table} WHERE set_name = ?`).run(set);
@@ -633,10 +641,12 @@ export class Journal {
   pruneHistory(before: number, maxRows: number = HISTORY_MAX_ROWS): number {
     return this.transaction(() => {
       let removed = this.statement("DELETE FROM history WHERE at < ?").run(before).changes;
-      const boundary = this.statement("SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?").get(
-        maxRows,
-      ) as { id: number } | undefined;
-      if (boundary) removed += this.statement("DELETE FROM history WHERE id <= ?").run(boundary.id).changes;
+      // Rows are appended with ever larger ids and only the oldest are ever removed, so the newest `maxRows`
+      // are those above the newest id less `maxRows`; counting them with OFFSET would walk them all.
+      const newest = (this.statement("SELECT max(id) AS id FROM history").get() as { id: number | null }).id;
+      if (newest !== null && newest > maxRows) {
+        removed += this.statement("DELETE FROM history WHERE id <= ?").run(newest - maxRows).changes;
+      }
       return removed;
     });
   }

@@ -7,6 +7,10 @@ export interface EntryCounts {
   symlinks: number;
 }
 
+export function totalEntries(counts: EntryCounts): number {
+  return counts.files + counts.directories + counts.symlinks;
+}
+
 /** One path as it was when local and remote last agreed: the merge base of the three-way diff. */
 export interface FileRow {
   set: string;

@@ -21,11 +21,9 @@ export async function* mergeByKey<S extends Record<string, Keyed>>(
   const iterators = new Map<keyof S, AsyncIterator<Keyed> | Iterator<Keyed>>();
   const heads = new Map<keyof S, Keyed>();
 
-  const advance = async (name: keyof S) => {
-    const iterator = iterators.get(name);
-    if (!iterator) return;
+  // A synchronous source (the journal) is stepped without a promise or a turn of the event loop.
+  const step = (name: keyof S, next: IteratorResult<Keyed>) => {
     const previous = heads.get(name);
-    const next = await iterator.next();
     if (next.done) {
       heads.delete(name);
       iterators.delete(name);
@@ -35,6 +33,14 @@ export async function* mergeByKey<S extends Record<string, Keyed>>(
       throw new Error(`source ${String(name)} is out of order: ${previous.key} then ${next.value.key}`);
     }
     heads.set(name, next.value);
+  };
+  const advance = (name: keyof S): Promise<void> | undefined => {
+    const iterator = iterators.get(name);
+    if (!iterator) return undefined;
+    const next = iterator.next();
+    if (next instanceof Promise) return next.then((result) => step(name, result));
+    step(name, next);
+    return undefined;
   };
 
   for (const name of names) {
@@ -55,10 +61,12 @@ export async function* mergeByKey<S extends Record<string, Keyed>>(
         if (smallest === undefined || compareKeys(head.key, smallest) < 0) smallest = head.key;
       }
       const merged = { key: smallest } as Merged<S>;
-      for (const [name, head] of [...heads]) {
-        if (head.key !== smallest) continue;
+      for (const name of names) {
+        const head = heads.get(name);
+        if (!head || head.key !== smallest) continue;
         (merged as Record<keyof S, Keyed>)[name] = head;
-        await advance(name);
+        const stepping = advance(name);
+        if (stepping) await stepping;
       }
       yield merged;
     }

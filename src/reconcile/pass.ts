@@ -5,7 +5,7 @@ import type { Datastore, ObjectInfo } from "../datastore/types.js";
 import type { AuditEntry } from "../history/audit.js";
 import { pruneHistoryAndTrash } from "../history/prune.js";
 import type { Journal } from "../journal/journal.js";
-import type { FileRow, SetState } from "../journal/types.js";
+import { totalEntries, type FileRow, type SetState } from "../journal/types.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, type LocalEntry, type ScanProblem } from "../scan/entry.js";
 import { hashTreeFile } from "../scan/hash.js";
@@ -277,7 +277,9 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     return result(message);
   };
 
-  const journalCount = journal.countFiles(set.name);
+  const countsAtStart = journal.countByType(set.name);
+  const fileWritesAtStart = journal.fileWrites;
+  const journalCount = totalEntries(countsAtStart);
   const rootDeps = { config, set, journal, logger };
   let acceptNewRoot = options.acceptNewRoot === true;
   let root;
@@ -591,7 +593,8 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
     }
     if (bucket === "listing") await housekeep(deps, expiredTombstones, finished, logger);
     await pruneHistoryAndTrash({ ...deps, logger }, finished);
-    await writeHeartbeat(deps, finished, journal.countByType(set.name));
+    const counts = journal.fileWrites === fileWritesAtStart ? countsAtStart : journal.countByType(set.name);
+    await writeHeartbeat(deps, finished, counts);
   }
   return result(undefined, changeLogKey);
 }

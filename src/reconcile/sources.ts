@@ -174,7 +174,8 @@ function* journalRows(
   onIgnoredRow?: (key: string) => void,
 ): Generator<KeyedRow> {
   for (const row of rows) {
-    if (!ignored(row.path)) yield { ...row, key: row.path };
+    // Each row is a fresh object: it takes its key in place rather than being copied.
+    if (!ignored(row.path)) yield Object.assign(row, { key: row.path });
     else onIgnoredRow?.(row.path);
   }
 }

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { lstatSync, type BigIntStats, type Dirent } from "node:fs";
 import { lstat, readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -104,8 +105,7 @@ function toEntry(key: string, type: EntryType, stats: BigIntStats, target?: stri
 
 /** UTF-8 text of a name, or null when the bytes are not valid UTF-8 (they would not survive a round trip). */
 function decodeName(raw: Buffer): string | null {
-  const text = raw.toString("utf8");
-  return Buffer.from(text, "utf8").equals(raw) ? text : null;
+  return isUtf8(raw) ? raw.toString("utf8") : null;
 }
 
 async function listDirectory(root: string, dirKey: string, context: ListContext): Promise<Listing> {
@@ -191,9 +191,9 @@ async function* walkChildren(
 ): AsyncGenerator<ScanItem> {
   for (let start = 0; start < children.length; start += STAT_BATCH) {
     const batch = children.slice(start, start + STAT_BATCH);
-    const stats = batch.map((child) =>
-      child.kind === "entry" ? lstatNow(join(root, keyToRelPath(child.key))) : null,
-    );
+    // Keys are validated names under the root (no `.`, `..` or empty segments), so no join() is needed.
+    const paths = batch.map((child) => `${root}/${keyToRelPath(child.key)}`);
+    const stats = batch.map((child, i) => (child.kind === "entry" ? lstatNow(paths[i]!) : null));
     for (let i = 0; i < batch.length; i++) {
       const child = batch[i]!;
       const result = stats[i]!;
@@ -215,7 +215,7 @@ async function* walkChildren(
         yield problem(child.key, "vanished", "changed type during the scan");
         continue;
       }
-      const absPath = join(root, keyToRelPath(child.key));
+      const absPath = paths[i]!;
       if (type === "symlink") {
         const target = await readTarget(absPath, child.key);
         if (typeof target === "string")

@@ -256,3 +256,23 @@ test("trash copies of a path are found under every timestamp, oldest first", asy
   );
   assert.deepEqual(await trashedCopies(stateDir, "conf", "dir/f.txt"), []);
 });
+
+test("the history keeps only its newest rows past the row cap, however often it is pruned", (t) => {
+  const dir = tempDir(t);
+  const journal = Journal.open(join(dir, "state"));
+  t.after(() => journal.close());
+  const now = Date.UTC(2026, 2, 10, 12);
+  for (let i = 0; i < 10; i++) journal.addHistory(historyRow(now + i, { path: `p${i}` }));
+  assert.equal(journal.pruneHistory(0, 3), 7);
+  assert.deepEqual(
+    [...journal.history()].map((r) => r.path),
+    ["p9", "p8", "p7"],
+  );
+  for (let i = 10; i < 12; i++) journal.addHistory(historyRow(now + i, { path: `p${i}` }));
+  assert.equal(journal.pruneHistory(0, 3), 2);
+  assert.equal(journal.pruneHistory(0, 3), 0);
+  assert.deepEqual(
+    [...journal.history()].map((r) => r.path),
+    ["p11", "p10", "p9"],
+  );
+});

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import Database from "better-sqlite3";
 import { JournalError } from "../../src/journal/errors.js";
 import { Journal } from "../../src/journal/journal.js";
+import { totalEntries } from "../../src/journal/types.js";
 import { acquireStateLock, LOCK_FILE } from "../../src/journal/lock.js";
 import { loadMigrations } from "../../src/journal/migrations.js";
 import type { FileRow } from "../../src/journal/types.js";
@@ -173,8 +174,27 @@ test("filesInOrder pages in byte order and tolerates writes between rows", (t) =
     ["p06", "p08", "p09"],
   );
   assert.equal(journal.getFile("web", "p09")!.syncedAt, 1);
-  assert.equal(journal.countFiles("web"), 10);
-  assert.equal(journal.countFiles("other"), 1);
+  assert.equal(totalEntries(journal.countByType("web")), 10);
+  assert.equal(totalEntries(journal.countByType("other")), 1);
+});
+
+test("a set's entries are counted by type from the type index, without reading the rows", (t) => {
+  const dir = tempDir(t);
+  const journal = Journal.open(dir);
+  t.after(() => journal.close());
+  journal.transaction(() => {
+    for (let i = 0; i < 20; i++) journal.putFile(row("web", `f${i}`));
+    journal.putFile({ ...row("web", "d/"), type: "dir" });
+    journal.putFile({ ...row("web", "l"), type: "symlink", target: "f1" });
+    journal.putFile(row("other", "x"));
+  });
+  assert.deepEqual(journal.countByType("web"), { files: 20, directories: 1, symlinks: 1 });
+  const raw = new Database(join(dir, "journal.db"), { readonly: true });
+  t.after(() => raw.close());
+  const plan = raw
+    .prepare("EXPLAIN QUERY PLAN SELECT type, count(*) AS n FROM files WHERE set_name = ? GROUP BY type")
+    .all("web") as { detail: string }[];
+  assert.match(plan.map((step) => step.detail).join("; "), /USING COVERING INDEX files_by_type/);
 });
 
 test("paths sort in UTF-8 byte order, the order of compareKeys", (t) => {
@@ -305,12 +325,12 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
   journal.addPending("web", "a.txt", "modify");
   journal.putFile(row("cfg", "b"));
   journal.deleteSet("web");
-  assert.equal(journal.countFiles("web"), 0);
+  assert.equal(totalEntries(journal.countByType("web")), 0);
   assert.equal(journal.countPending("web"), 0);
   assert.equal(journal.getSetState("web").lastFullPass, null);
   assert.deepEqual(journal.listConflicts("web"), []);
   assert.ok(!journal.isLogApplied("web", "20260101T000009Z-web2-2"));
-  assert.equal(journal.countFiles("cfg"), 1);
+  assert.equal(totalEntries(journal.countByType("cfg")), 1);
   assert.equal(journal.listConflicts().length, 1);
 });
 
@@ -348,11 +368,11 @@ test("a transaction rolls back when its function throws", (t) => {
       throw new Error("boom");
     }),
   );
-  assert.equal(journal.countFiles("web"), 0);
+  assert.equal(totalEntries(journal.countByType("web")), 0);
   assert.equal(
     journal.transaction(() => {
       journal.putFile(row("web", "a"));
-      return journal.countFiles("web");
+      return totalEntries(journal.countByType("web"));
     }),
     1,
   );
@@ -385,7 +405,7 @@ test("a read-only journal reads while another process writes, and never writes o
   t.after(() => stopChild(writer));
 
   const reader = Journal.open(stateDir, { readonly: true });
-  assert.equal(reader.countFiles("web"), 100);
+  assert.equal(totalEntries(reader.countByType("web")), 100);
   assert.equal(reader.getFile("web", "uncommitted"), undefined);
   assert.equal(reader.getFile("web", "f042")!.inode, 4n);
   assert.throws(() => reader.putFile(row("web", "x")), /readonly/i);
@@ -394,7 +414,7 @@ test("a read-only journal reads while another process writes, and never writes o
   writeFileSync(join(stateDir, "stop"), "");
   await once(writer, "exit");
   const afterWriter = Journal.open(stateDir, { readonly: true });
-  assert.equal(afterWriter.countFiles("web"), 101);
+  assert.equal(totalEntries(afterWriter.countByType("web")), 101);
   afterWriter.close();
 });
 

@@ -31,3 +31,19 @@ test("unknown names are undefined, unknown ids become #id, and #id names are ids
   assert.deepEqual(lookupAccount("passwd", "nosuchuser"), undefined);
   assert.deepEqual(lookupAccount("passwd", "root"), { name: "root", id: 0 });
 });
+
+test("every account of /etc/passwd and /etc/group resolves as getent resolves it, by name and by id", () => {
+  for (const database of ["passwd", "group"] as const) {
+    const names = execFileSync("getent", [database], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.split(":")[0]!);
+    assert.ok(names.length > 5, `${database} lists accounts`);
+    for (const name of names) {
+      const [gotName, , gotId] = getent(database, name);
+      assert.deepEqual(lookupAccount(database, name), { name: gotName, id: Number(gotId) }, name);
+      const [idName] = getent(database, gotId!);
+      assert.deepEqual(lookupAccount(database, gotId!), { name: idName, id: Number(gotId) }, gotId);
+    }
+  }
+});
