@@ -4,6 +4,21 @@
  */
 import { build } from "esbuild";
 
+/**
+ * The S3 client imports mime-types (and its 200 KB JSON database) only to guess a content type in upload
+ * calls fedsync does not use: each command that talks to the bucket would parse it at start for nothing.
+ */
+const withoutMimeDatabase = {
+  name: "without-mime-database",
+  setup(build) {
+    build.onResolve({ filter: /^mime-types$/ }, () => ({ path: "mime-types", namespace: "unused" }));
+    build.onLoad({ filter: /.*/, namespace: "unused" }, () => ({
+      contents: "export function lookup() { return false; }",
+      loader: "js",
+    }));
+  },
+};
+
 await build({
   entryPoints: { cli: "src/cli.ts", "write-manpage": "src/cli/write-manpage.ts" },
   outdir: "dist",
@@ -17,5 +32,6 @@ await build({
   banner: {
     js: 'import { createRequire as fedsyncRequire } from "node:module"; const require = fedsyncRequire(import.meta.url);',
   },
+  plugins: [withoutMimeDatabase],
   logLevel: "warning",
 });
