@@ -32,7 +32,11 @@ const layerRules = Object.entries(LAYERS).map(([part, allowed]) => {
         {
           patterns: [
             {
-              group: [...forbidden.map((other) => `../${other}/*`), "../cli.js"],
+              // A part's subfolders (src/reconcile/pass/...) reach the other parts one level further up.
+              group: ["../", "../../"].flatMap((up) => [
+                ...forbidden.map((other) => `${up}${other}/*`),
+                `${up}cli.js`,
+              ]),
               message: `src/${part} may import only from ${allowed.join(", ") || "no other part"} (eslint.config.js LAYERS)`,
             },
           ],

@@ -10,7 +10,8 @@ import { logOnce, type Logger } from "../log/index.js";
 import { isDirKey, type LocalEntry, type ScanProblem } from "../scan/entry.js";
 import { hashTreeFile } from "../scan/hash.js";
 import { unchangedSinceBase } from "./unchanged.js";
-import { Executor, type PassCounts } from "./executor.js";
+import type { PassCounts } from "./counts.js";
+import { Executor } from "./executor.js";
 import { deletionGuard, GuardError, massDeleteHint, type RecentDeletions } from "./guards.js";
 import { CHANGE_LOG_BATCH, housekeep, publishChanges, writeHeartbeat } from "./housekeeping.js";
 import { IgnoredRows, loadSetIgnore, type SetIgnore } from "./ignore-rules.js";
@@ -421,7 +422,7 @@ export async function runPass(deps: PassDeps, options: PassOptions = {}): Promis
 
   let changeLogKey: string | undefined;
   const publish = async () => {
-    executor.unpublished = 0;
+    executor.published();
     changeLogKey = (await publishChanges(deps, now())) ?? changeLogKey;
   };
   const publishSoFar = () =>

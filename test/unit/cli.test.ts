@@ -9,7 +9,7 @@ import { defineProgram } from "../../src/cli/commands.js";
 import { bashScript, zshScript } from "../../src/cli/completion.js";
 import { renderManPage } from "../../src/cli/manpage.js";
 import { progressText } from "../../src/cli/sync.js";
-import { emptyCounts } from "../../src/reconcile/executor.js";
+import { emptyCounts } from "../../src/reconcile/counts.js";
 
 const program = describeProgram(defineProgram());
 const commands = program.commands.map((command) => command.name);

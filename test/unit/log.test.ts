@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { createLogger, logOnce, registerSecret, type LoggerOptions } from "../../src/log/index.js";
-import { emptyCounts } from "../../src/reconcile/executor.js";
+import { emptyCounts } from "../../src/reconcile/counts.js";
 import type { PassResult } from "../../src/reconcile/pass.js";
 import { logPassSummary } from "../../src/reconcile/summary.js";
 

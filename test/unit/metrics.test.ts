@@ -8,7 +8,7 @@ import { parseConfigText } from "../../src/config/load.js";
 import { Journal } from "../../src/journal/journal.js";
 import { AgentMetrics } from "../../src/metrics/agent-metrics.js";
 import { MetricsListenError, parseListen, serveMetrics } from "../../src/metrics/server.js";
-import { emptyCounts } from "../../src/reconcile/executor.js";
+import { emptyCounts } from "../../src/reconcile/counts.js";
 import type { PassResult } from "../../src/reconcile/pass.js";
 import { FEDSYNC_VERSION } from "../../src/version.js";
 
