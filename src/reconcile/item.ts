@@ -17,16 +17,3 @@ export interface PassItem {
   /** The bytes of a small local file the pass read whole to hash: an upload sends these, not a second read. */
   content?: Buffer;
 }
-
-export function baseOf(row: FileRow): BaseState {
-  return {
-    type: row.type,
-    mtimeMs: row.mtimeMs,
-    mode: row.mode,
-    owner: row.owner,
-    group: row.group,
-    sha256: row.sha256,
-    target: row.target,
-    remoteEtag: row.remoteEtag,
-  };
-}

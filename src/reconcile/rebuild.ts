@@ -8,10 +8,9 @@ import { sha256File } from "../scan/hash.js";
 import { loadSetIgnore } from "./ignore-rules.js";
 import { absolutePath } from "./localfs.js";
 import { OwnerNames } from "./owners.js";
-import { remoteState } from "./pass.js";
 import { plan } from "./planner.js";
 import { joinTree } from "./sources.js";
-import { agreedRow, localStateOf } from "./state.js";
+import { agreedRow, localStateOf, remoteStateOf } from "./state.js";
 
 /** A set that cannot be rebuilt (its ignore file is unreadable): nothing was recorded for it. */
 export class RebuildError extends Error {
@@ -52,7 +51,7 @@ export async function rebuildSet(
   const compare = async (entry: LocalEntry, info: ObjectInfo) => {
     const sha256 = entry.type === "file" ? await sha256File(absolutePath(set.path, entry.key)) : undefined;
     const local = localStateOf(entry, owners, sha256);
-    const remote = remoteState(entry.key, info, logger);
+    const remote = remoteStateOf(entry.key, info, logger);
     if (plan({ key: entry.key, local, remote }, set).kind === "record") {
       const remote = { etag: info.etag, lastModified: info.lastModified.getTime() };
       journal.putFile(agreedRow(set.name, entry.key, entry, owners, local.sha256 ?? null, remote, now()));

@@ -1,9 +1,15 @@
+import { decodeEntryMeta } from "../datastore/metadata.js";
+import type { ObjectInfo } from "../datastore/types.js";
 import type { FileRow } from "../journal/types.js";
-import type { EntryType, LocalEntry } from "../scan/entry.js";
+import { logOnce, type Logger } from "../log/index.js";
+import { isDirKey, type EntryType, type LocalEntry } from "../scan/entry.js";
 import type { OwnerNames } from "./owners.js";
 
-/** The local side of one key, as the planner sees it: the lstat facts plus the content hash. */
-export interface LocalState {
+/**
+ * The facts of an entry the planner compares, as the local side knows them all: each other side takes
+ * those it has (the bucket's from fedsync metadata, the journal's from the row of the last agreement).
+ */
+export interface EntryFacts {
   type: EntryType;
   size: number;
   mtimeMs: number;
@@ -16,24 +22,23 @@ export interface LocalState {
   target?: string;
 }
 
+/** The local side of one key, as the planner sees it: the lstat facts plus the content hash. */
+export type LocalState = EntryFacts;
+
 /** The bucket side of one key. Fields other than etag come from fedsync metadata and may be unknown. */
-export interface RemoteState {
-  type: EntryType;
+export interface RemoteState
+  extends
+    Pick<EntryFacts, "type" | "size" | "sha256" | "target">,
+    Partial<Pick<EntryFacts, "mtimeMs" | "mode">> {
   etag: string;
-  size: number;
   lastModified: number;
-  sha256?: string;
-  mtimeMs?: number;
-  mode?: number;
   owner?: string;
   group?: string;
   origin?: string;
-  target?: string;
 }
 
 /** The deletion mark of one key. */
-export interface TombstoneState {
-  type: EntryType;
+export interface TombstoneState extends Pick<EntryFacts, "type"> {
   deletedAt: number;
   deletedBy?: string;
   /** Content hash of the deleted file (or of the symlink target); absent for directories. */
@@ -46,12 +51,7 @@ export interface TombstoneState {
 }
 
 /** The journal's record of the last agreement, reduced to what the planner compares. */
-export interface BaseState {
-  type: EntryType;
-  mtimeMs: number;
-  mode: number;
-  owner: string | null;
-  group: string | null;
+export interface BaseState extends Pick<EntryFacts, "type" | "mtimeMs" | "mode" | "owner" | "group"> {
   sha256: string | null;
   target: string | null;
   /** Null when this machine kept a file that was deleted remotely (`deletions: keep`). */
@@ -69,6 +69,66 @@ export function localStateOf(entry: LocalEntry, owners: OwnerNames, sha256?: str
     group: owners.groupName(entry.gid),
     ...(sha256 !== undefined && { sha256 }),
     target: entry.target,
+  };
+}
+
+/** The bucket side of one key as the planner sees it; the key's trailing `/` alone says what is a directory. */
+export function remoteStateOf(key: string, info: ObjectInfo, logger: Logger): RemoteState {
+  const decoded = decodeEntryMeta(info.metadata);
+  const shape = isDirKey(key) ? "dir" : "file";
+  const typeFits = !decoded?.meta || (decoded.meta.type === "dir") === (shape === "dir");
+  const invalid = [...(decoded?.invalid ?? []), ...(typeFits ? [] : ["fedsync-type"])];
+  if (invalid.length) {
+    logOnce(logger, `meta:${info.key}:${info.etag}`, "warn", `ignoring invalid metadata on ${info.key}`, {
+      fields: invalid.join(","),
+    });
+  }
+  const meta = typeFits ? decoded?.meta : undefined;
+  return {
+    type: meta?.type ?? shape,
+    etag: info.etag,
+    size: info.size,
+    lastModified: info.lastModified.getTime(),
+    sha256: meta?.sha256,
+    mtimeMs: meta?.mtimeMs,
+    mode: meta?.mode,
+    owner: meta?.owner,
+    group: meta?.group,
+    origin: meta?.origin,
+    target: meta?.target,
+  };
+}
+
+/**
+ * The bucket side of a key whose object is still the version its journal row agreed with (same ETag and
+ * Last-Modified, see Listed.current): the metadata it was written with is what the row recorded.
+ */
+export function agreedRemoteStateOf(row: FileRow, info: ObjectInfo): RemoteState {
+  const symlink = row.type === "symlink";
+  return {
+    type: row.type,
+    etag: info.etag,
+    size: info.size,
+    lastModified: info.lastModified.getTime(),
+    sha256: row.sha256 ?? undefined,
+    mtimeMs: symlink ? undefined : row.mtimeMs,
+    mode: symlink ? undefined : row.mode,
+    owner: row.owner ?? undefined,
+    group: row.group ?? undefined,
+    target: row.target ?? undefined,
+  };
+}
+
+export function baseOf(row: FileRow): BaseState {
+  return {
+    type: row.type,
+    mtimeMs: row.mtimeMs,
+    mode: row.mode,
+    owner: row.owner,
+    group: row.group,
+    sha256: row.sha256,
+    target: row.target,
+    remoteEtag: row.remoteEtag,
   };
 }
 

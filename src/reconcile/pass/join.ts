@@ -1,0 +1,88 @@
+import { logOnce } from "../../log/index.js";
+import { chooseBucketView } from "../bucket-view.js";
+import { IgnoredRows } from "../ignore-rules.js";
+import { removeStaleTemp } from "../localfs.js";
+import { checkMounts, MountFinder, type MountCheck } from "../mounts.js";
+import { joinKeys, joinTree, UnknownSubtrees, type Joined } from "../sources.js";
+import type { PassRun } from "./context.js";
+import type { Opened } from "./open.js";
+import type { PassRecorder } from "./record.js";
+
+/** The joined sides of the pass's keys, and what the join looks after beside them. */
+export interface Sources {
+  joined: AsyncIterable<Joined>;
+  /** Subtrees the pass cannot look at (an unreadable directory, a sub-mount not mounted): nothing in them syncs. */
+  unknown: UnknownSubtrees;
+  mounts: MountCheck;
+  /** Finds the mount points under the root, in a full pass. */
+  mountFinder?: MountFinder;
+  /** The change-log records the bucket view already covers: applied once the pass ends well. */
+  coveredRecords: string[];
+  /** Once the join is read to its end: the rows of ignored paths forgotten, the stale temp files removed. */
+  settle(): Promise<void>;
+}
+
+/** Merge-joins the local scan, the journal and the bucket (a listing, or the journal's view of it). */
+export async function joinSources(run: PassRun, opened: Opened, record: PassRecorder): Promise<Sources> {
+  const { set, journal, datastore } = run.deps;
+  const { logger, scope, full } = run;
+  const sourceDeps = { set, journal, datastore, logger, ignored: opened.ignored };
+  // Temp files met by a full pass are left by an interrupted run (a crash, a kill): remove them.
+  const tempRemovals: Promise<boolean>[] = [];
+  const onTempFile =
+    full && !run.dryRun
+      ? (key: string) => {
+          tempRemovals.push(
+            removeStaleTemp(set.path, key).catch((error: unknown) => {
+              logger.warn(`cannot remove stale temp file ${key}: ${(error as Error).message}`, { path: key });
+              return false;
+            }),
+          );
+        }
+      : undefined;
+  const ignoredRows = run.dryRun ? undefined : new IgnoredRows(journal, set.name);
+  let coveredRecords: string[] = [];
+  if (full) {
+    const choice = await chooseBucketView(run.deps, run.state, opened.journalCount, {
+      fullListing: run.options.fullListing,
+      catchUp: run.catchUp,
+      now: run.started,
+      ignoreRules: opened.rulesDigest,
+    });
+    run.bucket = choice.view;
+    coveredRecords = choice.covered;
+    if (run.bucket === "journal")
+      logger.debug("no other writer since the last listing: the bucket is not listed");
+  }
+  const joined =
+    scope.kind === "keys"
+      ? joinKeys(sourceDeps, scope.keys)
+      : joinTree(
+          sourceDeps,
+          scope.kind === "subtree" ? scope.dirKey : "",
+          {
+            onTempFile,
+            onIgnoredRow: ignoredRows && ((key) => ignoredRows.add(key)),
+          },
+          run.bucket,
+        );
+  const unknown = new UnknownSubtrees();
+  const mounts = await checkMounts(opened.rootDeps, { accept: opened.acceptNewRoot, dryRun: run.dryRun });
+  for (const key of mounts.unmounted) {
+    unknown.addDirectory(key);
+    record.problem(key, mounts.detail);
+    logOnce(logger, `unmounted:${set.name}:${key}`, "warn", `${key}: ${mounts.detail}`, { path: key });
+  }
+  const mountFinder = full && opened.root ? new MountFinder(opened.root.dev) : undefined;
+  const settle = async () => {
+    ignoredRows?.flush();
+    if (ignoredRows?.count) {
+      logger.info(
+        `${ignoredRows.count} ignored path(s) left out of the sync; their files and objects stay as they are`,
+      );
+    }
+    const staleTemps = (await Promise.all(tempRemovals)).filter(Boolean).length;
+    if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
+  };
+  return { joined, unknown, mounts, mountFinder, coveredRecords, settle };
+}
