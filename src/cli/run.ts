@@ -2,7 +2,7 @@ import { resolveConfigPath } from "../config/index.js";
 import { Journal } from "../journal/journal.js";
 import { acquireStateLock } from "../journal/lock.js";
 import { killRunningHooks } from "../hooks/command.js";
-import { removeActiveTemps } from "../reconcile/localfs.js";
+import { removeActiveTemps } from "../reconcile/temp-files.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 import { loggerFor } from "./runtime.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";

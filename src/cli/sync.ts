@@ -1,6 +1,6 @@
 import type { SetConfig } from "../config/types.js";
 import { formatBytes } from "../log/units.js";
-import { removeActiveTemps } from "../reconcile/localfs.js";
+import { removeActiveTemps } from "../reconcile/temp-files.js";
 import { describeProgress, runPass, type PassProgress, type PassResult } from "../reconcile/pass.js";
 import { logPassSummary } from "../reconcile/summary.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";

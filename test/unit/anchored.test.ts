@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { conflictCopyKey, conflictCopyKeys, parseConflictCopy } from "../../src/reconcile/conflict-name.js";
-import { firstFreeKey, moveAside, writeFileAtomic } from "../../src/reconcile/localfs.js";
+import { writeFileAtomic } from "../../src/reconcile/atomic-write.js";
+import { firstFreeKey, moveAside } from "../../src/reconcile/local-changes.js";
 import { openParent, RefusedError } from "../../src/scan/anchored.js";
 import { validateEntryKey } from "../../src/scan/keys.js";
 

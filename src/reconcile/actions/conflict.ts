@@ -1,6 +1,6 @@
 import { conflictCopyKeys } from "../conflict-name.js";
 import type { PassItem } from "../item.js";
-import { ensureDirectory, firstFreeKey, moveAside, setFileMeta } from "../localfs.js";
+import { ensureDirectory, firstFreeKey, moveAside, setFileMeta } from "../local-changes.js";
 import type { Side } from "../planner.js";
 import { expectedOf, type ActionContext } from "./context.js";
 import { download } from "./download.js";

@@ -2,7 +2,8 @@ import { PreconditionFailedError } from "../../datastore/errors.js";
 import { encodeTombstoneMeta } from "../../datastore/metadata.js";
 import { isDirKey } from "../../scan/entry.js";
 import type { PassItem } from "../item.js";
-import { RefusedError, removeEntry } from "../localfs.js";
+import { removeEntry } from "../local-changes.js";
+import { RefusedError } from "../localfs.js";
 import { tombstoneHash } from "../planner.js";
 import { expectedOf, type ActionContext } from "./context.js";
 

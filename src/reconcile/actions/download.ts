@@ -1,7 +1,9 @@
 import { posix } from "node:path";
 import { keyToRelPath, type LocalEntry } from "../../scan/entry.js";
 import type { PassItem } from "../item.js";
-import { ensureDirectory, RefusedError, writeFileAtomic, writeSymlinkAtomic } from "../localfs.js";
+import { writeFileAtomic, writeSymlinkAtomic } from "../atomic-write.js";
+import { ensureDirectory } from "../local-changes.js";
+import { RefusedError } from "../localfs.js";
 import { expectedOf, type ActionContext } from "./context.js";
 import { upload } from "./upload.js";
 

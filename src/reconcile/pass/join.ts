@@ -1,7 +1,7 @@
 import { logOnce } from "../../log/index.js";
 import { chooseBucketView } from "../bucket-view.js";
 import { IgnoredRows } from "../ignore-rules.js";
-import { removeStaleTemp } from "../localfs.js";
+import { removeStaleTemp } from "../temp-files.js";
 import { checkMounts, MountFinder, type MountCheck } from "../mounts.js";
 import { joinKeys, joinTree, UnknownSubtrees, type Joined } from "../sources.js";
 import type { PassRun } from "./context.js";
