@@ -15,7 +15,8 @@ export {
   type DatastoreErrorKind,
 } from "./errors.js";
 export { BodySizeError } from "./chunks.js";
-export { createMinioDatastore, type MinioDatastoreOptions } from "./minio.js";
+export { createMinioDatastore } from "./minio.js";
+export type { MinioDatastoreOptions } from "./minio-connection.js";
 export {
   decodeEntryMeta,
   decodeTombstoneMeta,
