@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createMinioDatastore } from "../datastore/index.js";
-import { Journal, JOURNAL_FILE } from "../journal/journal.js";
+import { JOURNAL_FILE } from "../journal/journal-file.js";
+import { Journal } from "../journal/journal.js";
 import { readHeartbeats } from "../reconcile/housekeeping.js";
 import type { Config } from "../config/types.js";
 import { readAgentStatus, type AgentStatus } from "../agent/status-file.js";

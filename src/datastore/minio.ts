@@ -39,7 +39,6 @@ import type {
   ListOptions,
   ObjectInfo,
   ObjectVersion,
-  PutCondition,
   ServerClock,
 } from "./types.js";
 import { isXmlSafe } from "./xml.js";
@@ -174,14 +173,8 @@ class MinioDatastore implements Datastore {
     });
   }
 
-  put(
-    key: string,
-    body: Readable | Buffer,
-    size: number,
-    metadata: Record<string, string>,
-    condition?: PutCondition,
-  ): Promise<{ etag: string }> {
-    return this.uploads.put(key, body, size, metadata, condition);
+  put(...args: Parameters<Datastore["put"]>): ReturnType<Datastore["put"]> {
+    return this.uploads.put(...args);
   }
 
   async delete(keys: string[]): Promise<void> {

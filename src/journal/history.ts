@@ -1,4 +1,5 @@
 /** The journal's `history` table (the audit trail): row shapes and the queries behind `fedsync log`. */
+import type { JournalDatabase } from "./database.js";
 
 /** What a machine did to a path. */
 export type HistoryAction =
@@ -108,4 +109,39 @@ export function historyQuery(filter: HistoryFilter): { sql: string; params: (str
   }
   const clause = where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "";
   return { sql: `SELECT ${HISTORY_COLUMNS} FROM history${clause} ORDER BY at DESC, id DESC`, params };
+}
+
+export function addHistory(db: JournalDatabase, row: NewHistoryRow): number {
+  const result = db
+    .statement(
+      `INSERT INTO history (${HISTORY_COLUMNS.replace("id, ", "")}) VALUES ` +
+        "(@at, @set, @path, @action, @origin, @sha256, @size, @detail, @trash)",
+    )
+    .run(row);
+  return Number(result.lastInsertRowid);
+}
+
+export function* readHistory(db: JournalDatabase, filter: HistoryFilter): Generator<HistoryRow> {
+  const { sql, params } = historyQuery(filter);
+  // Not cached: two readers of the same shape may iterate at once.
+  for (const record of db.sqlite.prepare(sql).iterate(...params)) {
+    yield toHistoryRow(record as HistoryRecord);
+  }
+}
+
+export function countHistory(db: JournalDatabase): number {
+  return (db.statement("SELECT count(*) AS n FROM history").get() as { n: number }).n;
+}
+
+export function pruneHistory(db: JournalDatabase, before: number, maxRows: number): number {
+  return db.transaction(() => {
+    let removed = db.statement("DELETE FROM history WHERE at < ?").run(before).changes;
+    // Rows are appended with ever larger ids and only the oldest are ever removed, so the newest `maxRows`
+    // are those above the newest id less `maxRows`; counting them with OFFSET would walk them all.
+    const newest = (db.statement("SELECT max(id) AS id FROM history").get() as { id: number | null }).id;
+    if (newest !== null && newest > maxRows) {
+      removed += db.statement("DELETE FROM history WHERE id <= ?").run(newest - maxRows).changes;
+    }
+    return removed;
+  });
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { JOURNAL_FILE } from "./journal.js";
+import { JOURNAL_FILE } from "./journal-file.js";
 import { loadMigrations, schemaVersion } from "./migrations.js";
 
 export interface JournalHealth {

@@ -1,4 +1,4 @@
-import type { EntryType } from "../scan/entry.js";
+import type { LocalEntry } from "../scan/entry.js";
 
 /** How many entries of each type a set holds. */
 export interface EntryCounts {
@@ -11,20 +11,17 @@ export function totalEntries(counts: EntryCounts): number {
   return counts.files + counts.directories + counts.symlinks;
 }
 
-/** One path as it was when local and remote last agreed: the merge base of the three-way diff. */
-export interface FileRow {
+/**
+ * One path as it was when local and remote last agreed: the merge base of the three-way diff. The local stat
+ * at agreement (for skip-by-stat), with `mtimeMs` as synced (the value in the object's metadata).
+ */
+export interface FileRow extends Pick<
+  LocalEntry,
+  "type" | "size" | "mtimeMs" | "mtimeNs" | "ctimeNs" | "inode" | "mode"
+> {
   set: string;
   /** Entry key (relative path; trailing `/` for directories). */
   path: string;
-  type: EntryType;
-  size: number;
-  /** Whole ms since the epoch, as synced (the value in the object's metadata). */
-  mtimeMs: number;
-  /** Local stat at agreement, for skip-by-stat. */
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  inode: bigint;
-  mode: number;
   owner: string | null;
   group: string | null;
   sha256: string | null;

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
 import { historyQuery, type HistoryFilter } from "../../src/journal/history.js";
-import { Journal, JOURNAL_FILE } from "../../src/journal/journal.js";
+import { JOURNAL_FILE } from "../../src/journal/journal-file.js";
+import { Journal } from "../../src/journal/journal.js";
 
 const ROWS = 1_000_000;
 const START = Date.UTC(2026, 0, 1);
