@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
+import { after, before } from "node:test";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { startMinio, type MinioServer } from "./minio.js";
@@ -66,6 +67,24 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     child.on("error", reject);
     child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/**
+ * Starts a federation before the enclosing suite's tests and closes it after them; `onStart` receives it
+ * once started (to keep it and its agents in the suite's variables).
+ */
+export function useFederation(
+  args: Parameters<typeof startFederation>,
+  onStart: (federation: Federation) => void,
+): void {
+  let federation: Federation | undefined;
+  before(async () => {
+    federation = await startFederation(...args);
+    onStart(federation);
+  });
+  after(async () => {
+    await federation?.close();
   });
 }
 

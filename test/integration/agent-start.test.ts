@@ -1,9 +1,9 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cliPath, startFederation, type Agent, type Federation } from "../helpers/federation.js";
+import { cliPath, useFederation, type Agent, type Federation } from "../helpers/federation.js";
 import { AgentProcess } from "../helpers/agent-process.js";
 import { hideSdNotify } from "../helpers/hide-sd-notify.js";
 import { startNotifyListener, type NotifyListener } from "../helpers/notify-socket.js";
@@ -15,12 +15,9 @@ describe("fedsync run before the datastore answers, and without the sd-notify bi
   let a: Agent;
   let listener: NotifyListener;
 
-  before(async () => {
-    fed = await startFederation(1, [{ name: "web" }, { name: "conf", method: "lightweight" }]);
-    a = fed.agents[0]!;
-  });
-  after(async () => {
-    await fed.close();
+  useFederation([1, [{ name: "web" }, { name: "conf", method: "lightweight" }]], (started) => {
+    fed = started;
+    a = started.agents[0]!;
   });
 
   const spawnRun = (env: Record<string, string>, nodeArgs: string[] = []) =>

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import {
   snapshot,
   startFederation,
+  useFederation,
   writeTree,
   type Agent,
   type Federation,
@@ -136,12 +137,9 @@ describe("agent lifecycle", () => {
   let a: Agent;
   let b: Agent;
 
-  before(async () => {
-    fed = await startFederation(2, [{ name: "site", method: "lightweight" }]);
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed.close();
+  useFederation([2, [{ name: "site", method: "lightweight" }]], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   test("files changed while an agent was stopped are synced when it starts", async () => {

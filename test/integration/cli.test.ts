@@ -15,7 +15,7 @@ import {
   repoRoot,
   runCli,
   snapshot,
-  startFederation,
+  useFederation,
   writeTree,
   type Agent,
   type CommandResult,
@@ -142,12 +142,9 @@ describe("the command line", () => {
   let a: Agent;
   let b: Agent;
 
-  before(async () => {
-    fed = await startFederation(5, [{ name: "web" }], { concurrency: 2 });
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed?.close();
+  useFederation([5, [{ name: "web" }], { concurrency: 2 }], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   test("global options are accepted before and after the command", async () => {

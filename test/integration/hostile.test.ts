@@ -27,6 +27,7 @@ import {
   runCli,
   snapshot,
   startFederation,
+  useFederation,
   writeTree,
   type Agent,
   type CommandResult,
@@ -320,12 +321,9 @@ describe("hostile local trees", () => {
   let fed: Federation;
   let a: Agent;
   let b: Agent;
-  before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed?.close();
+  useFederation([2, [{ name: "web" }]], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   test("FIFOs, sockets, devices and names that are not UTF-8 are skipped with one line each; newlines sync", async () => {

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "no
 import {
   snapshot,
   startFederation,
+  useFederation,
   writeTree,
   type Agent,
   type Federation,
@@ -47,12 +48,9 @@ describe("ignore rules between two machines", () => {
     }
   };
 
-  before(async () => {
-    fed = await startFederation(2, [WEB, CONF]);
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed.close();
+  useFederation([2, [WEB, CONF]], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   test("a synced path that one machine starts ignoring is deleted nowhere, and its changes stay where they are made", async () => {

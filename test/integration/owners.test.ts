@@ -1,8 +1,8 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
-import { startFederation, writeTree, type Agent, type Federation } from "../helpers/federation.js";
+import { useFederation, writeTree, type Agent, type Federation } from "../helpers/federation.js";
 
 /** The uid and gid the system's resolver gives a user. */
 function ids(user: string): { uid: number; gid: number } {
@@ -15,12 +15,9 @@ describe("owner and group of a set", () => {
   let a: Agent;
   let b: Agent;
 
-  before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed.close();
+  useFederation([2, [{ name: "web" }]], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   test("an unknown owner or group is refused by check-config and sync with exit 2, naming the key", async () => {

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Writable } from "node:stream";
@@ -8,7 +8,7 @@ import type { Datastore } from "../../src/datastore/types.js";
 import { Journal } from "../../src/journal/journal.js";
 import { createLogger } from "../../src/log/index.js";
 import { runPass, type PassResult } from "../../src/reconcile/pass.js";
-import { startFederation, writeTree, type Agent, type Federation } from "../helpers/federation.js";
+import { useFederation, writeTree, type Agent, type Federation } from "../helpers/federation.js";
 import { passSummary } from "../helpers/checks.js";
 
 /** The datastore with `before(key)` run ahead of each call of `method` (another machine acting in between). */
@@ -82,12 +82,9 @@ describe("a deletion on A while B writes the same file", () => {
   let fed: Federation;
   let a: Agent;
   let b: Agent;
-  before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed?.close();
+  useFederation([2, [{ name: "web" }]], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   /** A deletes doc.txt; B's new version lands while A's pass is at `method` for it. */

@@ -13,7 +13,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { snapshot, startFederation, writeTree, type Agent, type Federation } from "../helpers/federation.js";
+import {
+  snapshot,
+  startFederation,
+  useFederation,
+  writeTree,
+  type Agent,
+  type Federation,
+} from "../helpers/federation.js";
 import { AgentProcess } from "../helpers/agent-process.js";
 import { passSummary } from "../helpers/checks.js";
 
@@ -44,12 +51,9 @@ describe("a set root that became another directory", () => {
   let fed: Federation;
   let a: Agent;
   let b: Agent;
-  before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed?.close();
+  useFederation([2, [{ name: "web" }]], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   test("a root replaced by an empty directory deletes nothing, whatever the set's size, until --accept-new-root", async () => {

@@ -1,7 +1,7 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { startFederation, writeTree, type Agent, type Federation } from "../helpers/federation.js";
+import { useFederation, writeTree, type Agent, type Federation } from "../helpers/federation.js";
 import { AgentProcess } from "../helpers/agent-process.js";
 
 interface StatusJson {
@@ -22,12 +22,9 @@ describe("fedsync status and forget-machine", () => {
   let a: Agent;
   let b: Agent;
 
-  before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
-    [a, b] = fed.agents as [Agent, Agent];
-  });
-  after(async () => {
-    await fed.close();
+  useFederation([2, [{ name: "web" }]], (started) => {
+    fed = started;
+    [a, b] = started.agents as [Agent, Agent];
   });
 
   test("a fresh machine with a valid config says never synced and exits 0, creating nothing", async () => {
