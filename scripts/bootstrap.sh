@@ -10,7 +10,7 @@ cd "$repo"
 
 # Native builds (better-sqlite3, sd-notify), systemd-analyze for the unit tests, git and TLS roots; zsh and
 # groff to check the generated completion script and man page; `script` (bsdutils) for the terminal test.
-APT_PACKAGES=(build-essential python3 libsystemd-dev systemd git ca-certificates zsh groff-base bsdutils)
+APT_PACKAGES=(build-essential python3 libsystemd-dev systemd git ca-certificates zsh groff-base bsdutils iproute2)
 
 build=1
 for arg in "$@"; do

@@ -88,13 +88,18 @@ export function useFederation(
   });
 }
 
-/** A MinIO server, a bucket and `count` agents with their own trees, state dirs and configs. */
+/**
+ * A MinIO server, a bucket and `count` agents with their own trees, state dirs and configs. `server`, when
+ * given, is used (and stopped at close) instead of a new single server; with `endpoints` (a cluster's
+ * nodes) agent i talks to node i modulo their number.
+ */
 export async function startFederation(
   count: number,
   sets: SetSpec[] = [{ name: "web" }],
   extra: Record<string, unknown> = {},
+  server?: MinioServer & { endpoints?: string[] },
 ): Promise<Federation> {
-  const minio = await startMinio();
+  const minio = server ?? (await startMinio());
   const bucket = await minio.createBucket();
   const dir = mkdtempSync(join(tmpdir(), "fedsync-fed-"));
   const secretFile = join(dir, "secret");
@@ -116,7 +121,7 @@ export async function startFederation(
           machine: `machine-${name}`,
           state_dir: agent.stateDir,
           datastore: {
-            endpoint: minio.endpoint,
+            endpoint: server?.endpoints?.[i % server.endpoints.length] ?? minio.endpoint,
             bucket,
             access_key_id: minio.accessKey,
             secret_access_key_file: secretFile,
