@@ -48,18 +48,8 @@ export interface HistoryFilter {
   pathPrefix?: string;
 }
 
-export interface HistoryRecord {
-  id: number;
-  at: number;
-  set_name: string;
-  path: string;
-  action: HistoryAction;
-  origin: string;
-  sha256: string | null;
-  size: number | null;
-  detail: string | null;
-  trash: string | null;
-}
+/** A history row as SQLite returns it: the set under its column's name. */
+export type HistoryRecord = Omit<HistoryRow, "set"> & { set_name: string };
 
 export const HISTORY_COLUMNS = "id, at, set_name, path, action, origin, sha256, size, detail, trash";
 
