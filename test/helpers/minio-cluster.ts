@@ -25,8 +25,6 @@ export function inOwnNetworkNamespace(): boolean {
 export interface MinioCluster extends MinioServer {
   /** Each node's endpoint; node i serves the same erasure-coded pool as every other. */
   endpoints: string[];
-  killNode(index: number): Promise<void>;
-  startNode(index: number): Promise<void>;
 }
 
 async function healthy(endpoint: string): Promise<boolean> {
@@ -146,11 +144,6 @@ export async function startMinioCluster(nodes = 4): Promise<MinioCluster> {
       const bucket = name ?? `cluster-${++buckets}-${randomBytes(3).toString("hex")}`;
       await client.makeBucket(bucket, "us-east-1");
       return bucket;
-    },
-    killNode,
-    async startNode(index: number) {
-      launch(index);
-      await waitHealthy(all);
     },
     async pause() {
       for (const index of all) await killNode(index);
