@@ -21,7 +21,7 @@ export interface BucketChoice {
    * written before it, so the listing sees them, and the pass marks them applied once it has run to its end
    * with every path synced (no failure, no skipped path or subtree: a record may be about one of those).
    */
-  covered: string[];
+  covered: { key: string; size: number }[];
 }
 
 /**

@@ -26,6 +26,54 @@ export interface ChangeLogBatch {
   cursor: string | undefined;
 }
 
+/** What a change-log line says happened to a path: written (with the ETag the writer got), or deleted. */
+export interface RecordedChange {
+  path: string;
+  op: "put" | "delete";
+  etag?: string;
+}
+
+/**
+ * The changes a record's body lists. A record is a hint written by any bucket client: only paths a set may
+ * hold are taken, and a damaged line is passed over (the safety pass covers whatever it described).
+ */
+function recordedChanges(body: string): RecordedChange[] {
+  const changes: RecordedChange[] = [];
+  for (const line of body.split("\n")) {
+    if (!line.trim()) continue;
+    let record: { path?: unknown; op?: unknown; etag?: unknown };
+    try {
+      record = JSON.parse(line) as typeof record;
+    } catch {
+      continue;
+    }
+    if (typeof record.path !== "string" || validateEntryKey(record.path) !== null) continue;
+    changes.push({
+      path: record.path,
+      op: record.op === "delete" ? "delete" : "put",
+      ...(typeof record.etag === "string" && record.etag.length <= 200 && { etag: record.etag }),
+    });
+  }
+  return changes;
+}
+
+/**
+ * The newest change each of these records (other writers', in key order) names per path, for a listing pass
+ * to check its listing against. A record too large to read names nothing.
+ */
+export async function readRecordedChanges(
+  datastore: Datastore,
+  records: readonly { key: string; size: number }[],
+): Promise<Map<string, RecordedChange>> {
+  const byPath = new Map<string, RecordedChange>();
+  for (const record of records) {
+    if (record.size > MAX_RECORD_BYTES) continue;
+    for (const change of recordedChanges(await readBody(datastore, record.key)))
+      byPath.set(change.path, change);
+  }
+  return byPath;
+}
+
 async function readBody(datastore: Datastore, key: string): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of await datastore.get(key)) chunks.push(chunk as Buffer);
@@ -57,16 +105,7 @@ export async function readChangeLog(
     if (journal.isLogApplied(set, info.key)) continue;
     records.push(info.key);
     if (recordMachine(set, info.key) === machine || info.size > MAX_RECORD_BYTES) continue;
-    for (const line of (await readBody(datastore, info.key)).split("\n")) {
-      if (!line.trim()) continue;
-      try {
-        const record = JSON.parse(line) as { path?: unknown };
-        // A record is a hint written by any bucket client: only paths a set may hold are looked at.
-        if (typeof record.path === "string" && validateEntryKey(record.path) === null) paths.add(record.path);
-      } catch {
-        // A damaged line: the safety pass covers whatever it described.
-      }
-    }
+    for (const change of recordedChanges(await readBody(datastore, info.key))) paths.add(change.path);
   }
   // A machine whose clock runs ahead writes keys from the future: the cursor never passes this machine's own
   // now, so the records of machines with correct clocks that come after them are still listed.
@@ -87,13 +126,13 @@ export async function othersRecords(
   machine: string,
   since: number | undefined,
   clockSkewMs: number,
-): Promise<string[]> {
+): Promise<{ key: string; size: number }[]> {
   const prefix = logPrefix(set);
   const startAfter = since === undefined ? undefined : prefix + compactTimestamp(since - clockSkewMs);
-  const records: string[] = [];
+  const records: { key: string; size: number }[] = [];
   for await (const info of datastore.list(prefix, { startAfter })) {
     if (recordMachine(set, info.key) !== machine && !journal.isLogApplied(set, info.key))
-      records.push(info.key);
+      records.push({ key: info.key, size: info.size });
   }
   return records;
 }

@@ -40,36 +40,44 @@ export class Executor {
     this.context.unpublished = 0;
   }
 
-  /** Runs one action; failures are logged and counted, never thrown (a blocked one is returned for a retry). */
-  async run(item: PassItem, action: Action): Promise<"done" | "blocked"> {
+  /**
+   * Runs one action; failures are logged and counted, never thrown. Returned for the caller to act on: a
+   * blocked action (to retry at the end of the pass), and a conditional write whose condition failed because
+   * the object is no longer the one planned from (to plan the key again, or give it up with `lostRace`).
+   */
+  async run(item: PassItem, action: Action): Promise<"done" | "blocked" | "lost-race"> {
     try {
       await this.dispatch(item, action);
       return "done";
     } catch (error) {
       if (error instanceof BlockedError) return "blocked";
+      if (error instanceof PreconditionFailedError) return "lost-race";
       this.fail(item.key, action.kind, error);
       return "done";
     }
   }
 
-  /** Like run, but a blocked action counts as failed (the last try in a pass). */
+  /** Like run, but a blocked action counts as failed and a lost race is given up (the last try in a pass). */
   async runFinal(item: PassItem, action: Action): Promise<void> {
-    if ((await this.run(item, action)) === "blocked") {
+    const outcome = await this.run(item, action);
+    if (outcome === "lost-race") this.lostRace(item.key, action.kind);
+    if (outcome === "blocked") {
       this.fail(item.key, action.kind, new Error("the path is still occupied; retrying next pass"));
     }
+  }
+
+  /** A key whose object kept changing under this pass: the next pass takes it up. */
+  lostRace(key: string, kind: string): void {
+    this.deps.logger.debug("the object changed again while being written; reconciling next pass", {
+      path: key,
+      action: kind,
+    });
+    this.counts.skipped++;
   }
 
   private fail(key: string, kind: string, error: unknown) {
     if (isDatastoreUnusable(error)) {
       this.outage ??= error;
-      return;
-    }
-    if (error instanceof PreconditionFailedError) {
-      this.deps.logger.debug("another machine wrote it first; reconciling next pass", {
-        path: key,
-        action: kind,
-      });
-      this.counts.skipped++;
       return;
     }
     this.counts.failed++;

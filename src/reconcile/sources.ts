@@ -250,7 +250,7 @@ async function* withoutKey(joined: AsyncGenerator<Joined>, key: string): AsyncGe
 /** Keys looked up at once by joinKeys (each costs an lstat, a journal read and one or two HEADs). */
 const KEY_LOOKUP_BATCH = 64;
 
-async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
+export async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> {
   const { set, journal, datastore } = deps;
   const joined: Joined = { key };
   const object = datastore.stat(entryKeyToObjectKey(set.prefix, key));

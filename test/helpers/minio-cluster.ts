@@ -1,8 +1,11 @@
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { Client } from "minio";
 import { minioBinary, type MinioServer } from "./minio.js";
 
@@ -25,6 +28,29 @@ export function inOwnNetworkNamespace(): boolean {
 export interface MinioCluster extends MinioServer {
   /** Each node's endpoint; node i serves the same erasure-coded pool as every other. */
   endpoints: string[];
+  /** Kills node `index` (SIGKILL), as a crash or a pulled cable would end it. */
+  killNode(index: number): Promise<void>;
+  /** Starts node `index` again on its drives; resolves once every node reports the cluster healthy. */
+  startNode(index: number): Promise<void>;
+}
+
+/**
+ * Runs the test file at `url` again inside a new network namespace (where a cluster may take its address),
+ * reporting as one test of the calling run; its own tests pass or fail in there.
+ */
+export function testInOwnNetworkNamespace(title: string, url: string, timeoutMs: number): void {
+  test(title, { timeout: timeoutMs + 10_000 }, () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, [NETNS_ENV]: "1" };
+    // Without the runner's mark the inner run reports on its own, not to this one.
+    delete env.NODE_TEST_CONTEXT;
+    const result = spawnSync(
+      "unshare",
+      ["--net", process.execPath, "--import", "tsx", "--test", "--test-reporter=spec", fileURLToPath(url)],
+      { env, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+    );
+    process.stdout.write(result.stdout);
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  });
 }
 
 async function healthy(endpoint: string): Promise<boolean> {
@@ -144,6 +170,11 @@ export async function startMinioCluster(nodes = 4): Promise<MinioCluster> {
       const bucket = name ?? `cluster-${++buckets}-${randomBytes(3).toString("hex")}`;
       await client.makeBucket(bucket, "us-east-1");
       return bucket;
+    },
+    killNode,
+    async startNode(index: number) {
+      launch(index);
+      await waitHealthy(all);
     },
     async pause() {
       for (const index of all) await killNode(index);

@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type ServerResponse } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import { freePort, type MinioServer } from "./minio.js";
 
 /**
@@ -18,6 +18,11 @@ export interface S3Proxy {
   listenMode: ListenMode;
   /** Notification requests received so far. */
   readonly listenRequests: number;
+  /**
+   * Object keys left out of every listing answer (ListObjectsV2), as a distributed MinIO can leave out an
+   * object while a write or a heal is under way; a HEAD or GET still finds them.
+   */
+  readonly hiddenFromListings: Set<string>;
   /** Ends every notification stream in progress, as a dropped connection would. */
   cutListeners(): void;
   close(): void;
@@ -30,6 +35,26 @@ function xmlError(response: ServerResponse, status: number, code: string, messag
   );
 }
 
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** Passes a listing answer on without the `<Contents>` of the hidden keys. */
+function hideListed(answer: IncomingMessage, response: ServerResponse, hidden: ReadonlySet<string>) {
+  const chunks: Buffer[] = [];
+  answer.on("data", (chunk: Buffer) => chunks.push(chunk));
+  answer.on("end", () => {
+    let body = Buffer.concat(chunks).toString("utf8");
+    for (const key of hidden) {
+      const pattern = escapeXml(key).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      body = body.replace(new RegExp(`<Contents><Key>${pattern}</Key>.*?</Contents>`, "gs"), "");
+    }
+    const headers = { ...answer.headers, "content-length": String(Buffer.byteLength(body)) };
+    response.writeHead(answer.statusCode ?? 502, headers);
+    response.end(body);
+  });
+}
+
 /** An HTTP front for a test MinIO server that can break, refuse or freeze its notification streams. */
 export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
   const listeners = new Set<ServerResponse>();
@@ -37,6 +62,7 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
   const proxy: S3Proxy = {
     endpoint: "",
     listenMode: "pass",
+    hiddenFromListings: new Set(),
     get listenRequests() {
       return listenRequests;
     },
@@ -78,6 +104,9 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
         headers: request.headers,
       },
       (answer) => {
+        const isListing = request.method === "GET" && /[?&]list-type=2/.test(request.url ?? "");
+        if (isListing && proxy.hiddenFromListings.size > 0)
+          return hideListed(answer, response, proxy.hiddenFromListings);
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         response.flushHeaders();
         if (frozen) return;

@@ -1,43 +1,23 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
+import { createMinioDatastore } from "../../src/datastore/index.js";
+import { waitUntil } from "../helpers/agent-process.js";
 import { snapshot, startFederation, type Agent, type Federation } from "../helpers/federation.js";
 import {
   inOwnNetworkNamespace,
-  NETNS_ENV,
   startMinioCluster,
+  testInOwnNetworkNamespace,
   type MinioCluster,
 } from "../helpers/minio-cluster.js";
 
-/** This environment without the test runner's mark, which would make the inner run report to this one. */
-function runnerlessEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  return env;
-}
-
 if (!inOwnNetworkNamespace()) {
-  // The cluster needs an address of its own (see minio-cluster.ts): this file runs again in a new network
-  // namespace, where it may use one, and its tests pass or fail there.
-  test("agents on a four-node distributed MinIO (run in a network namespace of its own)", () => {
-    const result = spawnSync(
-      "unshare",
-      [
-        "--net",
-        process.execPath,
-        "--import",
-        "tsx",
-        "--test",
-        "--test-reporter=spec",
-        fileURLToPath(import.meta.url),
-      ],
-      { env: { ...runnerlessEnv(), [NETNS_ENV]: "1" }, encoding: "utf8", timeout: 900_000 },
-    );
-    process.stdout.write(result.stdout);
-    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
-  });
+  // The cluster needs an address of its own (see minio-cluster.ts).
+  testInOwnNetworkNamespace(
+    "agents on a four-node distributed MinIO (run in a network namespace of its own)",
+    import.meta.url,
+    900_000,
+  );
 } else {
   describe("agents on a four-node distributed MinIO, each talking to its own node", () => {
     let cluster: MinioCluster;
@@ -74,6 +54,57 @@ if (!inOwnNetworkNamespace()) {
       await syncAll(2);
       const tree = assertConverged();
       assert.equal([...tree.keys()].filter((key) => key.startsWith("own-")).length, 20);
+    });
+
+    test("a put through one node is notified to a listener on every other node within a second", async () => {
+      const store = (endpoint: string) =>
+        createMinioDatastore({
+          endpoint,
+          region: "us-east-1",
+          bucket: fed.bucket,
+          accessKeyId: cluster.accessKey,
+          secretAccessKey: cluster.secretKey,
+        });
+      const heard = cluster.endpoints.map(() => [] as { key: string; at: number }[]);
+      const streams = cluster.endpoints.map((endpoint, node) => {
+        let opened!: () => void;
+        const open = new Promise<void>((resolve) => (opened = resolve));
+        const stream = store(endpoint).listen("notes/", {
+          onOpen: opened,
+          onEvents: (events) => heard[node]!.push(...events.map(({ key }) => ({ key, at: Date.now() }))),
+          onClose: (error) => assert.fail(`the stream of node ${node} closed: ${error.message}`),
+        });
+        return { stream, open };
+      });
+      try {
+        await Promise.all(streams.map(({ open }) => open));
+        const writes: { key: string; at: number }[] = [];
+        for (const [node, endpoint] of cluster.endpoints.entries()) {
+          const key = `notes/through-node-${node}`;
+          writes.push({ key, at: Date.now() });
+          await store(endpoint).put(key, Buffer.from(key), key.length, {});
+        }
+        await waitUntil(
+          () => heard.every((events) => events.length >= writes.length),
+          5000,
+          "every node's listener to hear every put",
+          () => JSON.stringify(heard),
+        );
+        for (const [node, events] of heard.entries()) {
+          assert.deepEqual(
+            events.map(({ key }) => key),
+            writes.map(({ key }) => key),
+            `listener on node ${node}: each put once, in order`,
+          );
+          for (const [i, { at }] of events.entries())
+            assert.ok(
+              at - writes[i]!.at < 1000,
+              `node ${node} heard ${writes[i]!.key} after ${at - writes[i]!.at} ms`,
+            );
+        }
+      } finally {
+        for (const { stream } of streams) stream.close();
+      }
     });
 
     test("the same file edited through two nodes keeps both versions everywhere", async () => {

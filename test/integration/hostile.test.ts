@@ -247,12 +247,12 @@ describe("hostile bucket contents written by another S3 client", () => {
     for await (const item of fed.minio.client.listObjectsV2(fed.bucket, "web/shared", true))
       listed.push(item.name!);
     assert.deepEqual(listed, ["web/shared"]);
+    // The peer looks the object up directly (a HEAD finds it) before it deletes anything the listing left out.
     const peer = await fed.sync(b, [], 1);
-    assert.match(
-      peer.stderr,
-      /shared\/notes\.txt is missing from the bucket listing but its object still exists/,
-    );
+    assert.doesNotMatch(peer.stderr, /notes\.txt/);
     assert.equal(readFileSync(b.path("shared/notes.txt"), "utf8"), "b has this", "nothing lost on the peer");
+    await fed.sync(b, [], 1);
+    assert.equal(readFileSync(b.path("shared/notes.txt"), "utf8"), "b has this", "nor on a later pass");
   });
 
   test("the agent keeps running through hostile objects and spoofed change-log records", async () => {

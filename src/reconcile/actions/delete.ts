@@ -3,7 +3,6 @@ import { encodeTombstoneMeta } from "../../datastore/metadata.js";
 import { isDirKey } from "../../scan/entry.js";
 import type { PassItem } from "../item.js";
 import { removeEntry } from "../local-changes.js";
-import { RefusedError } from "../localfs.js";
 import { tombstoneHash } from "../planner.js";
 import { expectedOf, type ActionContext } from "./context.js";
 
@@ -53,13 +52,6 @@ export async function deleteRemote(context: ActionContext, item: PassItem) {
 export async function deleteLocal(context: ActionContext, item: PassItem) {
   const { deps, counts } = context;
   const { entry } = item;
-  // Without a tombstone the deletion is inferred from a listing, and MinIO leaves `d/x` out of listings
-  // while an object `d` exists: only an object that is really gone counts as deleted.
-  if (entry && !item.tombstone && (await deps.datastore.stat(context.objectKey(item.key)))) {
-    throw new RefusedError(
-      `${item.key} is missing from the bucket listing but its object still exists (hidden by an object named like its parent directory?); not deleted`,
-    );
-  }
   const trash = entry && entry.type !== "dir" ? context.trashPath(item.key) : undefined;
   if (entry) {
     await removeEntry(context.root, item.key, {

@@ -1,6 +1,7 @@
 import pLimit, { type LimitFunction } from "p-limit";
 import type { PassItem } from "../item.js";
 import type { Action } from "../planner.js";
+import type { RecordedChange } from "../changelog.js";
 import type { Joined } from "../sources.js";
 import type { PassRun } from "./context.js";
 import type { Evaluation } from "./evaluate.js";
@@ -50,9 +51,19 @@ export async function execute(
   let seen = 0;
   const report = () => run.options.onProgress?.({ checked: seen, counts: executor.counts });
 
-  const act = async (join: Joined, item: PassItem, settled?: Action) => {
+  /** Plans a key again from its sides looked up directly; a key planned again is not planned a third time. */
+  const replan = async (key: string) => {
+    const join = await sources.lookUp(key);
+    if (join.local?.problem) return record.scanProblem(join.local.problem);
+    if (join.local || join.row || join.remote || join.tombstone) {
+      await act(join, evaluation.item(join).item, undefined, true);
+    }
+  };
+
+  const act = async (join: Joined, item: PassItem, settled?: Action, replanned = false): Promise<void> => {
     if (executor.outage || run.interrupted()) return;
     const action = settled ?? (await evaluation.hashAndPlan(item));
+    if (!replanned && deletionOnlyListed(run, item, action)) return replan(item.key);
     if (action.kind === "none") return record.agreed(join);
     if (run.dryRun) {
       record.planned(item, action);
@@ -62,9 +73,26 @@ export async function execute(
     }
     if (action.kind === "delete-local") executed.localDeletes.push(item);
     else if (action.kind === "delete-remote") executed.remoteDeletes.push(item);
-    else if ((await executor.run(item, action)) === "blocked") executed.blocked.push([item, action]);
+    else {
+      const outcome = await executor.run(item, action);
+      if (outcome === "blocked") executed.blocked.push([item, action]);
+      // The object is not the one planned from (or a write whose answer was lost did land): planned again
+      // from what the bucket holds now, not left to the next pass, which may be a safety pass hours away.
+      if (outcome === "lost-race" && !replanned) return replan(item.key);
+      if (outcome === "lost-race") executor.lostRace(item.key, action.kind);
+    }
     if (action.kind !== "record" && action.kind !== "forget") report();
     await record.publishWhenDue();
+  };
+
+  const spawn = async (key: string, task: () => Promise<void>) => {
+    const promise = limit(task).catch((error: unknown) => {
+      executor.counts.failed++;
+      run.logger.error(`${key}: ${error instanceof Error ? error.message : String(error)}`, { path: key });
+    });
+    running.add(promise);
+    void promise.finally(() => running.delete(promise));
+    if (limit.pendingCount > config.concurrency * 4) await Promise.race(running);
   };
 
   for await (const join of sources.joined) {
@@ -73,6 +101,8 @@ export async function execute(
     if (seen % 1000 === 0) report();
     if (join.row) executed.rowsSeen++;
     if (join.remote) executed.remoteSeen++;
+    const recorded = sources.recorded.get(join.key);
+    if (recorded) sources.recorded.delete(join.key);
     if (join.local?.problem) {
       record.scanProblem(join.local.problem);
       sources.unknown.add(join.local.problem);
@@ -80,6 +110,10 @@ export async function execute(
     }
     if (sources.unknown.covers(join.key)) continue;
     if (join.local?.entry) sources.mountFinder?.see(join.local.entry);
+    if (recorded && !listingShows(join, recorded)) {
+      await spawn(join.key, () => replan(join.key));
+      continue;
+    }
     const { item, expiredTombstone } = evaluation.item(join);
     if (expiredTombstone) executed.expiredTombstones.push(expiredTombstone);
     const settled = evaluation.settle(item);
@@ -87,16 +121,34 @@ export async function execute(
       record.agreed(join);
       continue;
     }
-    const promise = limit(() => act(join, item, settled)).catch((error: unknown) => {
-      executor.counts.failed++;
-      run.logger.error(`${item.key}: ${error instanceof Error ? error.message : String(error)}`, {
-        path: item.key,
-      });
-    });
-    running.add(promise);
-    void promise.finally(() => running.delete(promise));
-    if (limit.pendingCount > config.concurrency * 4) await Promise.race(running);
+    await spawn(item.key, () => act(join, item, settled));
+  }
+  // Paths another writer's record says it wrote, which the listing left out altogether.
+  for (const [key, change] of sources.recorded) {
+    if (executor.outage || run.interrupted()) break;
+    if (change.op === "put" && !sources.unknown.covers(key)) await spawn(key, () => replan(key));
   }
   await Promise.all(running);
   return executed;
+}
+
+/**
+ * A deletion that only the listing says happened (no deletion mark): a listing of a distributed MinIO can
+ * leave out an object while a write or a heal is under way, and MinIO leaves `d/x` out of listings while an
+ * object `d` exists. The key is looked up directly before anything is deleted or forgotten.
+ */
+function deletionOnlyListed(run: PassRun, item: PassItem, action: Action): boolean {
+  return (
+    run.scope.kind !== "keys" &&
+    (action.kind === "delete-local" || action.kind === "forget") &&
+    !item.remote &&
+    !item.tombstone &&
+    !!item.row?.remoteEtag
+  );
+}
+
+/** Whether the listing shows what another writer's change-log record says the bucket holds at the key. */
+function listingShows(join: Joined, change: RecordedChange): boolean {
+  if (change.op === "delete") return join.remote === undefined;
+  return join.remote !== undefined && (change.etag === undefined || join.remote.info.etag === change.etag);
 }

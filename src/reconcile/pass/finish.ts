@@ -138,7 +138,7 @@ async function closePass(run: PassRun, opened: Opened, sources: Sources, execute
   if (full) {
     if (failed === 0 && run.problems.count === 0) {
       journal.transaction(() => {
-        for (const record of sources.coveredRecords) journal.markLogApplied(set.name, record);
+        for (const record of sources.coveredRecords) journal.markLogApplied(set.name, record.key);
       });
     }
     if (bucket === "listing") await housekeep(run.deps, executed.expiredTombstones, finished, logger);

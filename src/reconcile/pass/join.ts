@@ -1,9 +1,10 @@
 import { logOnce } from "../../log/index.js";
 import { chooseBucketView } from "../bucket-view.js";
+import { readRecordedChanges, type RecordedChange } from "../changelog.js";
 import { IgnoredRows } from "../ignore-rules.js";
 import { removeStaleTemp } from "../temp-files.js";
 import { checkMounts, MountFinder, type MountCheck } from "../mounts.js";
-import { joinKeys, joinTree, UnknownSubtrees, type Joined } from "../sources.js";
+import { joinKeys, joinTree, lookUpKey, UnknownSubtrees, type Joined } from "../sources.js";
 import type { PassRun } from "./context.js";
 import type { Opened } from "./open.js";
 import type { PassRecorder } from "./record.js";
@@ -17,7 +18,14 @@ export interface Sources {
   /** Finds the mount points under the root, in a full pass. */
   mountFinder?: MountFinder;
   /** The change-log records the bucket view already covers: applied once the pass ends well. */
-  coveredRecords: string[];
+  coveredRecords: { key: string; size: number }[];
+  /**
+   * What those records say each path they name now holds in the bucket, for the listing to be checked
+   * against: a listing of a distributed MinIO can leave out an object, or show an older version of it.
+   */
+  recorded: Map<string, RecordedChange>;
+  /** One key's sides looked up directly (a HEAD, not a listing), for a key the pass must plan again. */
+  lookUp(key: string): Promise<Joined>;
   /** Once the join is read to its end: the rows of ignored paths forgotten, the stale temp files removed. */
   settle(): Promise<void>;
 }
@@ -41,7 +49,8 @@ export async function joinSources(run: PassRun, opened: Opened, record: PassReco
         }
       : undefined;
   const ignoredRows = run.dryRun ? undefined : new IgnoredRows(journal, set.name);
-  let coveredRecords: string[] = [];
+  let coveredRecords: { key: string; size: number }[] = [];
+  let recorded = new Map<string, RecordedChange>();
   if (full) {
     const choice = await chooseBucketView(run.deps, run.state, opened.journalCount, {
       fullListing: run.options.fullListing,
@@ -51,6 +60,7 @@ export async function joinSources(run: PassRun, opened: Opened, record: PassReco
     });
     run.bucket = choice.view;
     coveredRecords = choice.covered;
+    if (run.bucket === "listing") recorded = await readRecordedChanges(datastore, coveredRecords);
     if (run.bucket === "journal")
       logger.debug("no other writer since the last listing: the bucket is not listed");
   }
@@ -84,5 +94,14 @@ export async function joinSources(run: PassRun, opened: Opened, record: PassReco
     const staleTemps = (await Promise.all(tempRemovals)).filter(Boolean).length;
     if (staleTemps > 0) logger.info(`removed ${staleTemps} stale temp file(s) left by an interrupted run`);
   };
-  return { joined, unknown, mounts, mountFinder, coveredRecords, settle };
+  return {
+    joined,
+    unknown,
+    mounts,
+    mountFinder,
+    coveredRecords,
+    recorded,
+    lookUp: async (key) => (opened.ignored(key) ? { key } : lookUpKey(sourceDeps, key)),
+    settle,
+  };
 }

@@ -1,0 +1,84 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startFederation, type Agent, type Federation } from "../helpers/federation.js";
+import { startS3Proxy, type S3Proxy } from "../helpers/s3-proxy.js";
+
+interface SyncJson {
+  sets: { set: string; ok: boolean; bucket: "listing" | "journal"; counts: Record<string, number> }[];
+}
+
+/**
+ * A listing that leaves out objects which still exist, as a distributed MinIO's can while a write or a heal
+ * is under way: a goes through a proxy that hides keys from its listings, b talks to MinIO directly.
+ */
+describe("listings that leave out objects that exist", () => {
+  let fed: Federation;
+  let a: Agent;
+  let b: Agent;
+  let proxy: S3Proxy;
+
+  const syncJson = async (agent: Agent, ...args: string[]) => {
+    const result = await fed.sync(agent, ["--json", ...args]);
+    const [set] = (JSON.parse(result.stdout) as SyncJson).sets;
+    assert.equal(set!.ok, true, result.stderr);
+    return { ...set!, stderr: result.stderr };
+  };
+
+  before(async () => {
+    fed = await startFederation(2, [{ name: "web" }]);
+    [a, b] = fed.agents as [Agent, Agent];
+    proxy = await startS3Proxy(fed.minio);
+    a.writeConfig(undefined, {
+      datastore: {
+        endpoint: proxy.endpoint,
+        bucket: fed.bucket,
+        access_key_id: fed.minio.accessKey,
+        secret_access_key_file: join(fed.dir, "secret"),
+      },
+    });
+    writeFileSync(a.path("kept.txt"), "kept\n");
+    writeFileSync(a.path("edited.txt"), "first\n");
+    await syncJson(a);
+    await syncJson(b);
+  });
+  after(async () => {
+    proxy?.close();
+    await fed?.close();
+  });
+
+  test("a file whose object a listing leaves out is not deleted, and the pass does not fail", async () => {
+    proxy.hiddenFromListings.add("web/kept.txt");
+    try {
+      for (let pass = 0; pass < 2; pass++) {
+        const result = await syncJson(a, "--full-listing");
+        assert.equal(result.bucket, "listing");
+        assert.equal(result.counts.deletedLocal, 0);
+        assert.equal(result.counts.failed, 0);
+        assert.equal(readFileSync(a.path("kept.txt"), "utf8"), "kept\n");
+      }
+    } finally {
+      proxy.hiddenFromListings.clear();
+    }
+  });
+
+  test("another machine's new version and new file reach a in the pass whose listing leaves them out", async () => {
+    writeFileSync(b.path("edited.txt"), "second, from b\n");
+    writeFileSync(b.path("new.txt"), "new on b\n");
+    await syncJson(b);
+    proxy.hiddenFromListings.add("web/edited.txt").add("web/new.txt");
+    try {
+      // b's change-log record names both paths; the listing shows neither, so a looks them up directly.
+      const result = await syncJson(a);
+      assert.equal(result.bucket, "listing");
+      assert.equal(result.counts.downloaded, 2);
+      assert.equal(readFileSync(a.path("edited.txt"), "utf8"), "second, from b\n");
+      assert.equal(readFileSync(a.path("new.txt"), "utf8"), "new on b\n");
+      // The record is applied once its paths are synced: the next pass needs no listing.
+      assert.equal((await syncJson(a)).bucket, "journal");
+    } finally {
+      proxy.hiddenFromListings.clear();
+    }
+  });
+});
