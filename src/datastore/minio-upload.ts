@@ -9,7 +9,7 @@ import {
   parseInitiateMultipart,
   unquoteETag,
 } from "./responses.js";
-import type { PutCondition } from "./types.js";
+import type { PutCondition, PutResult } from "./types.js";
 
 const MiB = 1024 * 1024;
 const defaultPartSize = 16 * MiB;
@@ -62,7 +62,7 @@ export class MinioUploads {
     size: number,
     metadata: Record<string, string>,
     condition?: PutCondition,
-  ): Promise<{ etag: string }> {
+  ): Promise<PutResult> {
     if (Buffer.isBuffer(body) && body.length !== size) {
       throw new BodySizeError(size, `the buffer holds ${body.length}`);
     }
@@ -72,11 +72,29 @@ export class MinioUploads {
         return await this.putMultipart(key, stream, size, metadata, condition);
       }
       const buffer = Buffer.isBuffer(body) ? body : await readBody(body, size);
-      return await this.putSingle(key, buffer, metadata, condition);
+      try {
+        return await this.putSingle(key, buffer, metadata, condition);
+      } catch (error) {
+        if (!(await this.refusedWrongly(error, key, condition))) throw error;
+        return { ...(await this.putSingle(key, buffer, metadata, undefined)), conditionOverruled: true };
+      }
     } catch (error) {
       if (!Buffer.isBuffer(body)) body.destroy();
       throw error;
     }
+  }
+
+  /**
+   * Whether the server refused `condition` although its own HEAD, asked right after, shows that it holds.
+   * A distributed MinIO does that for an object whose drives disagree (one written while a node was down,
+   * until a heal reaches it, which can take hours): HEAD and GET serve the object, listings leave it out, and
+   * every conditional write of it is refused, so no machine could ever replace it. Such a refusal says
+   * nothing about another writer; the write is then made without the condition, right after the HEAD.
+   */
+  private async refusedWrongly(error: unknown, key: string, condition?: PutCondition): Promise<boolean> {
+    if (!(error instanceof PreconditionFailedError) || !condition) return false;
+    const current = await this.currentETag(key);
+    return condition.ifMatch !== undefined ? current === condition.ifMatch : current === undefined;
   }
 
   private async putSingle(
@@ -84,7 +102,7 @@ export class MinioUploads {
     body: Buffer,
     metadata: Record<string, string>,
     condition: PutCondition | undefined,
-  ): Promise<{ etag: string }> {
+  ): Promise<PutResult> {
     const { connection } = this;
     const headers = {
       ...metadataHeaders(metadata),
@@ -112,10 +130,41 @@ export class MinioUploads {
     size: number,
     metadata: Record<string, string>,
     condition: PutCondition | undefined,
-  ): Promise<{ etag: string }> {
-    const { connection } = this;
+  ): Promise<PutResult> {
     const partSize = Math.max(this.partSize, Math.ceil(size / maxParts / MiB) * MiB);
-    const uploadId = await connection.retrying(`start upload of ${key}`, async () => {
+    let overruled = false;
+    const uploadId = await this.startMultipart(key, metadata, condition).catch(async (error: unknown) => {
+      if (!(await this.refusedWrongly(error, key, condition))) throw error;
+      overruled = true;
+      return this.startMultipart(key, metadata, undefined);
+    });
+    try {
+      const partETags = await this.uploadParts(key, uploadId, body, size, partSize);
+      try {
+        const result = await this.completeMultipart(
+          key,
+          uploadId,
+          partETags,
+          overruled ? undefined : condition,
+        );
+        return overruled ? { ...result, conditionOverruled: true } : result;
+      } catch (error) {
+        if (overruled || !(await this.refusedWrongly(error, key, condition))) throw error;
+        return {
+          ...(await this.completeMultipart(key, uploadId, partETags, undefined)),
+          conditionOverruled: true,
+        };
+      }
+    } catch (error) {
+      body.destroy();
+      await this.abortMultipart(key, uploadId);
+      throw error;
+    }
+  }
+
+  private startMultipart(key: string, metadata: Record<string, string>, condition?: PutCondition) {
+    const { connection } = this;
+    return connection.retrying(`start upload of ${key}`, async () => {
       try {
         const headers = { ...metadataHeaders(metadata), ...conditionHeaders(condition) };
         const response = await connection.request({
@@ -130,14 +179,6 @@ export class MinioUploads {
         throw error;
       }
     });
-    try {
-      const partETags = await this.uploadParts(key, uploadId, body, size, partSize);
-      return await this.completeMultipart(key, uploadId, partETags, condition);
-    } catch (error) {
-      body.destroy();
-      await this.abortMultipart(key, uploadId);
-      throw error;
-    }
   }
 
   /**
@@ -178,7 +219,7 @@ export class MinioUploads {
     uploadId: string,
     partETags: string[],
     condition: PutCondition | undefined,
-  ): Promise<{ etag: string }> {
+  ): Promise<PutResult> {
     const { connection } = this;
     const payload = Buffer.from(
       buildCompleteMultipart(partETags.map((etag, index) => ({ partNumber: index + 1, etag }))),

@@ -39,6 +39,11 @@ export interface ServerClock {
 /** A bucket's versioning state; a suspended bucket still holds the versions made while it was enabled. */
 export type BucketVersioning = "enabled" | "suspended" | "off";
 
+export interface PutResult {
+  etag: string;
+  conditionOverruled?: true;
+}
+
 export interface PutCondition {
   /** Only create: fail with PreconditionFailedError if the key exists (If-None-Match: *). */
   ifNoneMatch?: boolean;
@@ -96,6 +101,8 @@ export interface Datastore {
    * Streams `body` (exactly `size` bytes) with user metadata; multipart above the part size. Returns the ETag.
    * A stream body is consumed, or destroyed on failure. A body that cannot be read fails with its own error
    * (or BodySizeError when it holds more or fewer than `size` bytes), not with a DatastoreError.
+   * `conditionOverruled` when the server refused the condition although its own HEAD showed that it held
+   * (see MinioUploads), and the write was made after that check without it.
    */
   put(
     key: string,
@@ -103,7 +110,7 @@ export interface Datastore {
     size: number,
     metadata: Record<string, string>,
     condition?: PutCondition,
-  ): Promise<{ etag: string }>;
+  ): Promise<PutResult>;
   /** The object's bytes. Fails with NotFoundError when the key does not exist. */
   get(key: string): Promise<Readable>;
   /** Deletes keys in batches; a key that is already gone is not an error. */

@@ -23,6 +23,11 @@ export interface S3Proxy {
    * object while a write or a heal is under way; a HEAD or GET still finds them.
    */
   readonly hiddenFromListings: Set<string>;
+  /**
+   * Conditional writes (If-Match, If-None-Match) answered 412 whatever the object, as a distributed MinIO
+   * answers them for an object whose drives disagree until it is healed.
+   */
+  refuseConditionalWrites: boolean;
   /** Ends every notification stream in progress, as a dropped connection would. */
   cutListeners(): void;
   close(): void;
@@ -63,6 +68,7 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
     endpoint: "",
     listenMode: "pass",
     hiddenFromListings: new Set(),
+    refuseConditionalWrites: false,
     get listenRequests() {
       return listenRequests;
     },
@@ -93,6 +99,20 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
       listeners.add(response);
       response.on("close", () => listeners.delete(response));
       if (mode === "hold") return;
+    }
+    const conditional = request.headers["if-match"] ?? request.headers["if-none-match"];
+    if (
+      proxy.refuseConditionalWrites &&
+      conditional &&
+      (request.method === "PUT" || request.method === "POST")
+    ) {
+      request.resume();
+      return xmlError(
+        response,
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold",
+      );
     }
     const frozen = isListen && proxy.listenMode === "freeze";
     const upstream = httpRequest(

@@ -24,6 +24,7 @@ import {
 } from "../../src/datastore/index.js";
 import { compareKeys } from "../../src/scan/entry.js";
 import { freePort, startMinio, type MinioServer } from "../helpers/minio.js";
+import { startS3Proxy } from "../helpers/s3-proxy.js";
 
 const MiB = 1024 * 1024;
 let server: MinioServer;
@@ -496,5 +497,52 @@ test("503 SlowDown answers are retried for stat and for a buffered put; too many
     assert.deepEqual(flaky.requestCounts(), { HeadObject: 2 });
   } finally {
     hopeless.close();
+  }
+});
+
+test("a conditional write refused although the server's HEAD shows the condition holds is made after that check", async () => {
+  const proxy = await startS3Proxy(server);
+  proxy.refuseConditionalWrites = true;
+  try {
+    const unhealed = createMinioDatastore({ ...config, endpoint: proxy.endpoint }, { partSize: 5 * MiB });
+    const { etag } = await store.put("unhealed/file", Buffer.from("first"), 5, {});
+    const replaced = await unhealed.put("unhealed/file", Buffer.from("second"), 6, {}, { ifMatch: etag });
+    assert.equal(replaced.conditionOverruled, true);
+    assert.equal((await download("unhealed/file")).toString(), "second");
+    await assert.rejects(
+      unhealed.put("unhealed/file", Buffer.from("third"), 5, {}, { ifMatch: etag }),
+      PreconditionFailedError,
+      "a condition that does not hold by the HEAD either stays refused",
+    );
+    assert.equal((await download("unhealed/file")).toString(), "second");
+    const created = await unhealed.put("unhealed/new", Buffer.from("new"), 3, {}, { ifNoneMatch: true });
+    assert.equal(created.conditionOverruled, true);
+    await assert.rejects(
+      unhealed.put("unhealed/new", Buffer.from("again"), 5, {}, { ifNoneMatch: true }),
+      PreconditionFailedError,
+    );
+    const big = randomBytes(6 * MiB);
+    const multipart = await unhealed.put(
+      "unhealed/new",
+      Readable.from([big]),
+      big.length,
+      {},
+      {
+        ifMatch: created.etag,
+      },
+    );
+    assert.equal(multipart.conditionOverruled, true);
+    assert.ok((await download("unhealed/new")).equals(big));
+    proxy.refuseConditionalWrites = false;
+    const normal = await unhealed.put(
+      "unhealed/file",
+      Buffer.from("fourth"),
+      6,
+      {},
+      { ifMatch: replaced.etag },
+    );
+    assert.equal(normal.conditionOverruled, undefined);
+  } finally {
+    proxy.close();
   }
 });

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { pipeline, Readable, Transform } from "node:stream";
 import { encodeEntryMeta } from "../../datastore/metadata.js";
+import type { PutResult } from "../../datastore/types.js";
 import type { LocalEntry } from "../../scan/entry.js";
 import { openTreeFile } from "../../scan/hash.js";
 import type { PassItem } from "../item.js";
@@ -46,11 +47,18 @@ export async function upload(
   // The change-log record is noted before the write and made publishable after it, whatever happened:
   // a record is only a hint, and one for a write that did land must never be lost (see Journal outbox).
   const change = deps.journal.noteChange(deps.set.name, { path: key, op: "put", sha256 });
-  let etag: string | undefined;
+  let written: PutResult | undefined;
   try {
-    ({ etag } = await deps.datastore.put(context.objectKey(key), body, entry.size, metadata, condition));
+    written = await deps.datastore.put(context.objectKey(key), body, entry.size, metadata, condition);
   } finally {
-    context.changeWritten(change, etag);
+    context.changeWritten(change, written?.etag);
+  }
+  const { etag } = written;
+  if (written.conditionOverruled) {
+    deps.logger.warn(
+      `${key}: the bucket refused the conditional write although its HEAD showed the version planned from (an object a distributed MinIO has not healed yet?); written after that check`,
+      { path: key },
+    );
   }
   // The bucket's Last-Modified is not in a PUT answer; the next listing learns it (see againstJournal).
   deps.journal.putFile(context.rowFor(key, entry, sha256 ?? null, { etag, lastModified: null }));
