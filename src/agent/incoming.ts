@@ -15,6 +15,8 @@ export const LISTENING_POLL_MS = 30_000;
 export const KEYS_BEFORE_FULL_PASS = 500;
 /** Notifications arriving within this window are synced together. */
 const NOTIFIED_BATCH_MS = 10;
+/** Reads in a row of change-log records whose paths did not all sync, before they count as applied anyway. */
+const FAILED_READ_RETRIES = 6;
 
 /** What a notification said of a key, kept small: a burst can notify a few hundred thousand keys. */
 interface Notified {
@@ -33,7 +35,8 @@ export interface IncomingDeps {
   logger: Logger;
   /** Runs a task in the set's queue, after the passes before it. */
   enqueue(task: () => Promise<void>): Promise<void>;
-  syncKeys(keys: string[], reason: string): Promise<void>;
+  /** Syncs these keys; false when an action failed. */
+  syncKeys(keys: string[], reason: string): Promise<boolean>;
   requestFullPass(reason: string): void;
   onHealth(health: NotificationHealth): void;
 }
@@ -52,6 +55,7 @@ export class IncomingChanges {
   private pollTimer?: NodeJS.Timeout;
   private pollQueued = false;
   private cursor?: string;
+  private failedReads = 0;
   private everHealthy = false;
   private stopped = false;
 
@@ -144,7 +148,10 @@ export class IncomingChanges {
     this.notified.clear();
     if (keys.length >= KEYS_BEFORE_FULL_PASS)
       this.deps.requestFullPass(`${keys.length} remote changes at once`);
-    else if (keys.length > 0) await this.deps.syncKeys(keys, "bucket notification");
+    else if (keys.length > 0 && !(await this.deps.syncKeys(keys, "bucket notification"))) {
+      // The change log holds a record of each of these writes: its next read tries them again.
+      this.pollSoon(this.deps.set.pollIntervalMs);
+    }
   }
 
   /**
@@ -190,7 +197,15 @@ export class IncomingChanges {
     );
     if (batch.paths.length >= KEYS_BEFORE_FULL_PASS)
       this.deps.requestFullPass(`${batch.paths.length} remote changes at once`);
-    else if (batch.paths.length > 0) await this.deps.syncKeys(batch.paths, "change log");
+    else if (batch.paths.length > 0 && !(await this.deps.syncKeys(batch.paths, "change log"))) {
+      // Neither applied nor passed by the cursor, the records are read and tried again, a few times: then
+      // the safety pass takes over, so a path that keeps failing does not cost requests for ever.
+      if (++this.failedReads < FAILED_READ_RETRIES) {
+        this.pollSoon(this.deps.set.pollIntervalMs);
+        return;
+      }
+    }
+    this.failedReads = 0;
     journal.transaction(() => {
       for (const record of batch.records) journal.markLogApplied(set.name, record);
     });

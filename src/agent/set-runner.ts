@@ -52,6 +52,8 @@ export interface SetRunnerDeps {
 
 /** Pending paths handled in one lightweight batch. */
 const BATCH_LIMIT = 5000;
+/** Tries of a batch of local changes whose pass left failed actions, before the safety pass takes over. */
+const FAILED_FLUSH_RETRIES = 6;
 /** Quiet time after a burst before the follow-up full pass. */
 const BURST_QUIET_MS = 1000;
 /** How often the set root is looked at, so a missing or replaced root is watched again soon after it is back. */
@@ -75,6 +77,9 @@ export class SetRunner {
   private burst: BurstDetector;
   /** Retries of a full pass while the datastore cannot be used; scheduled work waits for them meanwhile. */
   private readonly backoff = new Backoff();
+  /** Flushes in a row whose pass left failed actions, and the wait before the next try. */
+  private failedFlushes = 0;
+  private readonly failedFlushBackoff = new Backoff();
   private retryTimer?: NodeJS.Timeout;
   private fullPassQueued = false;
   private listingRequested = false;
@@ -227,10 +232,10 @@ export class SetRunner {
     });
   }
 
-  private async runScoped(scope: PassScope, reason: string, fullListing = false): Promise<void> {
+  private async runScoped(scope: PassScope, reason: string, fullListing = false): Promise<boolean> {
     const { set } = this.deps;
     // The failing state stays shown; the root watch runs a full pass as soon as the root is back.
-    if (this.waitingForRoot) return;
+    if (this.waitingForRoot) return false;
     const label =
       scope.kind === "full"
         ? "full pass"
@@ -280,6 +285,7 @@ export class SetRunner {
     this.deps.onState(
       result.error ? `${result.guardTripped ? "stopped" : "failing"}: ${result.error}` : "idle",
     );
+    return result.ok;
   }
 
   private onEvents(events: FileEvent[]) {
@@ -348,16 +354,30 @@ export class SetRunner {
       this.requestFullPass(`${gone} local deletions at once`);
       return;
     }
-    try {
-      if (keys.length > 0) await this.runScoped({ kind: "keys", keys }, "file events");
-      for (const dirKey of outermost(subtrees))
-        await this.runScoped({ kind: "subtree", dirKey }, "directory event");
-    } catch (error) {
+    const requeue = () =>
       journal.transaction(() => {
         for (const row of pending) journal.addPending(set.name, row.path, row.reason);
       });
+    let ok = true;
+    try {
+      if (keys.length > 0) ok = await this.runScoped({ kind: "keys", keys }, "file events");
+      for (const dirKey of outermost(subtrees))
+        ok = (await this.runScoped({ kind: "subtree", dirKey }, "directory event")) && ok;
+    } catch (error) {
+      requeue();
       throw error;
     }
+    // An action that failed (a download whose object changed under it, say) is tried again soon, not left
+    // to the safety pass; the keys that went well cost a look-up each. After a few tries the safety pass
+    // takes over, so a key that keeps failing does not cost requests for ever.
+    if (!ok && this.failedFlushes < FAILED_FLUSH_RETRIES) {
+      this.failedFlushes++;
+      requeue();
+      this.scheduleFlush(this.failedFlushBackoff.next());
+      return;
+    }
+    this.failedFlushes = 0;
+    this.failedFlushBackoff.reset();
     if (journal.countPending(set.name) > 0) this.scheduleFlush(set.debounceMs);
   }
 }

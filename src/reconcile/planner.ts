@@ -15,6 +15,8 @@ export interface PlanPolicy {
   deletions: DeletionPolicy;
   /** Permission bits that travel (the set's mode_mask): modes are compared and merged under it. */
   modeMask: number;
+  /** This machine's name: a remote version it wrote itself is not another machine's to keep. */
+  machine?: string;
 }
 
 export type Side = "local" | "remote";
@@ -134,6 +136,14 @@ function tombstoneCovers(tombstone: TombstoneState, local: LocalState): boolean 
   );
 }
 
+/**
+ * A remote version this machine wrote itself: a write whose answer it never got (lost while a node went
+ * down, say), so the journal does not know it. Not another machine's version to keep.
+ */
+function ownEarlierWrite(remote: RemoteState | undefined, policy: PlanPolicy): boolean {
+  return policy.machine !== undefined && remote?.origin === policy.machine;
+}
+
 /** Newer modification time wins; on a tie the version already published stays. */
 function newer(local: LocalState, remote: RemoteState): Side {
   return remote.mtimeMs !== undefined && local.mtimeMs > remote.mtimeMs ? "local" : "remote";
@@ -185,6 +195,10 @@ function resolveBothChanged(
   if (contentBase && sameContent(local, contentBase)) {
     return remoteKeepsMode ? { kind: "download" } : { kind: "download", mode };
   }
+  // This machine's own earlier write, edited again here since: there is no other machine's version to keep.
+  if (ownEarlierWrite(remote, policy) && newer(local, remote) === "local") {
+    return { kind: "upload", ifMatch: remote.etag, dropTombstone: false };
+  }
   return {
     kind: "conflict",
     winner: newer(local, remote),
@@ -233,6 +247,8 @@ export function plan(input: PlanInput, policy: PlanPolicy): Action {
   if (l === "deleted") {
     if (r === "same") return base?.remoteEtag ? { kind: "delete-remote" } : { kind: "forget" };
     if (r === "deleted") return { kind: "forget" };
+    // This machine's own earlier write (whose answer it lost), the file deleted here since.
+    if (ownEarlierWrite(remote, policy) && base?.remoteEtag) return { kind: "delete-remote" };
     return { kind: "download" };
   }
   throw new Error(`unplanned case for ${input.key}: local ${l}, remote ${r}`);

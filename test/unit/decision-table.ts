@@ -220,10 +220,57 @@ export const DECISION_TABLE: DecisionRow[] = [
     ],
   },
   {
+    l: "changed",
+    r: "changed by this machine, before L's edit",
+    action: "upload: this machine's own earlier write (whose answer it lost) is no other machine's version",
+    cases: [
+      {
+        input: {
+          local: local("b", 3000),
+          base: base("a"),
+          remote: remote("c", "e2", 2000, { origin: "web1" }),
+        },
+        policy: { ...keepBoth, machine: "web1" },
+        expect: { kind: "upload", ifMatch: "e2", dropTombstone: false },
+      },
+      // Not newer than that write (a tree restored from an older copy, say): a conflict keeps both.
+      {
+        input: {
+          local: local("b", 1000),
+          base: base("a"),
+          remote: remote("c", "e2", 2000, { origin: "web1" }),
+        },
+        policy: { ...keepBoth, machine: "web1" },
+        expect: { kind: "conflict", winner: "remote", keepLoser: true, mode: 0o644 },
+      },
+      {
+        input: {
+          local: local("b", 3000),
+          base: base("a"),
+          remote: remote("c", "e2", 2000, { origin: "web2" }),
+        },
+        policy: { ...keepBoth, machine: "web1" },
+        expect: { kind: "conflict", winner: "local", keepLoser: true, mode: 0o644 },
+      },
+    ],
+  },
+  {
     l: "deleted",
     r: "changed",
     action: "download: a modification beats a deletion",
     cases: [{ input: { base: base("a"), remote: remote("b", "e2") }, expect: { kind: "download" } }],
+  },
+  {
+    l: "deleted",
+    r: "changed by this machine",
+    action: "delete remotely: this machine's own earlier write (whose answer it lost) was deleted here since",
+    cases: [
+      {
+        input: { base: base("a"), remote: remote("b", "e2", 1000, { origin: "web1" }) },
+        policy: { ...keepBoth, machine: "web1" },
+        expect: { kind: "delete-remote" },
+      },
+    ],
   },
   {
     l: "changed",

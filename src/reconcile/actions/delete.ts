@@ -17,7 +17,9 @@ export async function deleteRemote(context: ActionContext, item: PassItem) {
   const change = deps.journal.noteChange(deps.set.name, { path: item.key, op: "delete", sha256 });
   try {
     try {
-      if (current && current.etag !== row.remoteEtag) throw new PreconditionFailedError(objectKey);
+      // The version the plan saw: the row's, or this machine's own write the row never learnt of.
+      const planned = item.remote?.etag ?? row.remoteEtag;
+      if (current && current.etag !== planned) throw new PreconditionFailedError(objectKey);
       // Written over between the stat and the deletion: the deletion is taken back (versioned buckets).
       if (current) await deps.datastore.deleteIfCurrent(objectKey, current);
     } catch (error) {
@@ -31,7 +33,7 @@ export async function deleteRemote(context: ActionContext, item: PassItem) {
     const metadata = encodeTombstoneMeta({
       deletedBy: deps.config.machine,
       deletedAt: deps.now(),
-      sha256: tombstoneHash(row),
+      sha256: tombstoneHash(item.remote ?? row),
     });
     metadata["fedsync-type"] = row.type;
     await deps.datastore.put(context.tombstoneKey(item.key), Buffer.alloc(0), 0, metadata);

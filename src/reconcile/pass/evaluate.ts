@@ -3,7 +3,7 @@ import type { ObjectInfo } from "../../datastore/types.js";
 import { isDirKey, type LocalEntry } from "../../scan/entry.js";
 import { hashTreeFile } from "../../scan/hash.js";
 import type { PassItem } from "../item.js";
-import { plan, type Action } from "../planner.js";
+import { plan, type Action, type PlanPolicy } from "../planner.js";
 import type { Joined } from "../sources.js";
 import {
   agreedRemoteStateOf,
@@ -28,7 +28,11 @@ export interface Evaluated {
 
 /** Turns joined keys into pass items, hashes what the stat cannot vouch for, and plans them. */
 export class Evaluation {
-  constructor(private readonly run: PassRun) {}
+  private readonly policy: PlanPolicy;
+
+  constructor(private readonly run: PassRun) {
+    this.policy = { ...run.deps.set, machine: run.deps.config.machine };
+  }
 
   item(join: Joined): Evaluated {
     const { config } = this.run.deps;
@@ -67,7 +71,7 @@ export class Evaluation {
 
   /** The plan of an item the stat alone settles, undefined for one whose file must be hashed first. */
   settle(item: PassItem): Action | undefined {
-    return this.needsHash(item) ? undefined : plan(item, this.run.deps.set);
+    return this.needsHash(item) ? undefined : plan(item, this.policy);
   }
 
   async hashAndPlan(item: PassItem): Promise<Action> {
@@ -77,7 +81,7 @@ export class Evaluation {
       item.local = { ...item.local!, sha256: read.sha256 };
       item.content = read.content;
     }
-    return plan(item, this.run.deps.set);
+    return plan(item, this.policy);
   }
 
   /** The local side from the stat alone: the row's hash stands for a file whose stat has not changed. */
