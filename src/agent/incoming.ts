@@ -5,7 +5,8 @@ import type { DatastoreError } from "../datastore/errors.js";
 import type { Journal } from "../journal/journal.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
-import { cursorAt, readChangeLog } from "../reconcile/changelog.js";
+import { cursorAt, readChangeLog, recordMachine, recordTime } from "../reconcile/changelog.js";
+import { refreshHeartbeat } from "../reconcile/heartbeat.js";
 import { NotificationFollower, type NotificationHealth } from "../watch/notifications.js";
 import { jittered } from "./jitter.js";
 
@@ -13,6 +14,8 @@ import { jittered } from "./jitter.js";
 export const LISTENING_POLL_MS = 30_000;
 /** From this many changed keys on, a full pass (a listing) is cheaper than looking each key up. */
 export const KEYS_BEFORE_FULL_PASS = 500;
+/** Between full passes the heartbeat is rewritten after applying others' changes, at most this often. */
+export const HEARTBEAT_REFRESH_MS = 30_000;
 /** Notifications arriving within this window are synced together. */
 const NOTIFIED_BATCH_MS = 10;
 /** Reads in a row of change-log records whose paths did not all sync, before they count as applied anyway. */
@@ -58,6 +61,9 @@ export class IncomingChanges {
   private failedReads = 0;
   private everHealthy = false;
   private stopped = false;
+  /** A change-log read applied others' records that no heartbeat has told the federation of yet. */
+  private heartbeatDue = false;
+  private heartbeatAt = 0;
 
   constructor(private readonly deps: IncomingDeps) {
     this.follower = new NotificationFollower(deps.datastore, deps.set.prefix, {
@@ -211,8 +217,23 @@ export class IncomingChanges {
     });
     if (batch.cursor) {
       this.cursor = batch.cursor;
-      journal.updateSetState(set.name, { lastLogKey: batch.cursor });
+      const through = Math.max(
+        recordTime(set.name, batch.cursor) ?? 0,
+        journal.getSetState(set.name).appliedThrough ?? 0,
+      );
+      journal.updateSetState(set.name, { lastLogKey: batch.cursor, appliedThrough: through });
       journal.pruneAppliedLog(set.name, cursorAt(set.name, Date.now() - config.logRetentionMs));
     }
+    if (batch.records.some((key) => recordMachine(set.name, key) !== config.machine))
+      this.heartbeatDue = true;
+    await this.heartbeatIfDue();
+  }
+
+  /** An idle read writes nothing: only one that applied others' changes makes the heartbeat due. */
+  private async heartbeatIfDue() {
+    if (!this.heartbeatDue || Date.now() - this.heartbeatAt < HEARTBEAT_REFRESH_MS) return;
+    await refreshHeartbeat(this.deps);
+    this.heartbeatDue = false;
+    this.heartbeatAt = Date.now();
   }
 }

@@ -73,7 +73,7 @@ export const COMMANDS: CommandEntry[] = [
       program
         .command("status")
         .description(
-          "per set: state, last pass, pending changes, errors, conflicts; and the federation's machines",
+          "per set: state, last pass, pending changes, errors, conflicts; and the federation's machines, each with its lag behind the newest change",
         )
         .addOption(jsonOption()),
     load: async () => (await import("./status.js")).statusCommand,

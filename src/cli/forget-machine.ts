@@ -1,6 +1,7 @@
 import { formatDuration, MACHINE_NAME } from "../config/index.js";
 import { createMinioDatastore } from "../datastore/index.js";
-import { readHeartbeat, recordedSets, type StoredHeartbeat } from "../reconcile/housekeeping.js";
+import { readHeartbeat, type StoredHeartbeat } from "../reconcile/heartbeat.js";
+import { recordedSets } from "../reconcile/housekeeping.js";
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit.js";
 import { formatAgo, plural } from "./format.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";

@@ -3,18 +3,25 @@ import { join } from "node:path";
 import { createMinioDatastore } from "../datastore/index.js";
 import { JOURNAL_FILE } from "../journal/journal-file.js";
 import { Journal } from "../journal/journal.js";
-import { readHeartbeats } from "../reconcile/housekeeping.js";
+import { lagBehind, newestChange, readLogSpan } from "../reconcile/fleet.js";
+import { readHeartbeats } from "../reconcile/heartbeat.js";
 import type { Config } from "../config/types.js";
 import { readAgentStatus, type AgentStatus } from "../agent/status-file.js";
 import { EXIT_FAILURE, EXIT_OK } from "./exit.js";
-import { formatAgo, formatEntryCounts, plural } from "./format.js";
+import { formatAgo, formatEntryCounts, formatSpan, plural } from "./format.js";
 import { loadConfigOrExit, type GlobalOptions } from "./load-config.js";
 
 export interface MachineStatus {
   machine: string;
+  /** The machine `status` runs on. */
+  thisMachine: boolean;
   lastGoodPass: string;
   /** Past `offline_after` without a good pass. */
   offline: boolean;
+  /** The change log's time up to which it applied others' changes; null from a fedsync that does not say. */
+  appliedThrough: string | null;
+  /** Behind the newest change another machine made, in seconds: 0 once applied, null when unknown. */
+  lagSeconds: number | null;
   /** Regular files; every entry for a machine whose fedsync predates `directories`. */
   files: number;
   directories?: number;
@@ -41,38 +48,55 @@ export interface SetStatus {
   /** Entries the agent's last full pass could not sync (null when no agent runs), and the last of them. */
   problems: number | null;
   lastProblem: string | null;
+  /** The newest record in the set's change log, whoever wrote it. */
+  newestChange: string | null;
+  machines: MachineStatus[];
+}
+
+interface SetFederation {
+  newestChange: string | null;
   machines: MachineStatus[];
 }
 
 interface Federation {
-  machines: Map<string, MachineStatus[]>;
+  sets: Map<string, SetFederation>;
   error?: string;
 }
 
-/** Every set's heartbeats; one failure (the bucket unreachable) ends the reading and is reported once. */
+const isoTime = (at: number | undefined) => (at === undefined ? null : new Date(at).toISOString());
+
+/**
+ * Every set's heartbeats, and how far each machine is behind the set's change log; one failure (the bucket
+ * unreachable) ends the reading and is reported once.
+ */
 async function readFederation(config: Config): Promise<Federation> {
   const datastore = createMinioDatastore(config.datastore, { retries: 0 });
-  const machines = new Map<string, MachineStatus[]>();
+  const sets = new Map<string, SetFederation>();
   const now = Date.now();
   try {
     for (const set of config.sets) {
       const heartbeats = await readHeartbeats(datastore, set.name);
-      machines.set(
-        set.name,
-        heartbeats.map(({ machine, version, lastGoodPass, files, directories, symlinks }) => ({
-          machine,
-          lastGoodPass: new Date(lastGoodPass).toISOString(),
-          offline: now - lastGoodPass > config.offlineAfterMs,
-          files,
-          directories,
-          symlinks,
-          version,
-        })),
-      );
+      const span = await readLogSpan(datastore, set.name);
+      const machines = heartbeats.map((h): MachineStatus => {
+        const lag = lagBehind(span, h.machine, h.appliedThrough, now, config.logRetentionMs);
+        return {
+          machine: h.machine,
+          thisMachine: h.machine === config.machine,
+          lastGoodPass: new Date(h.lastGoodPass).toISOString(),
+          offline: now - h.lastGoodPass > config.offlineAfterMs,
+          appliedThrough: isoTime(h.appliedThrough),
+          lagSeconds: lag === undefined ? null : lag / 1000,
+          files: h.files,
+          directories: h.directories,
+          symlinks: h.symlinks,
+          version: h.version,
+        };
+      });
+      sets.set(set.name, { newestChange: isoTime(newestChange(span)), machines });
     }
-    return { machines };
+    return { sets };
   } catch (error) {
-    return { machines, error: error instanceof Error ? error.message : String(error) };
+    return { sets, error: error instanceof Error ? error.message : String(error) };
   }
 }
 
@@ -94,6 +118,7 @@ function setStatuses(config: Config, journal: Journal | undefined, agent: AgentS
       lastError: state?.lastError ?? null,
       problems: agent?.sets[set.name]?.problems?.count ?? null,
       lastProblem: agent?.sets[set.name]?.problems?.last ?? null,
+      newestChange: null,
       machines: [],
     };
   });
@@ -115,9 +140,28 @@ function setLine(s: SetStatus): string {
   );
 }
 
+/** `3 machines, 1 offline, 1 behind; newest change 4s ago`. */
+function federationLine(s: SetStatus): string {
+  const offline = s.machines.filter((m) => m.offline).length;
+  const behind = s.machines.filter((m) => m.lagSeconds !== null && m.lagSeconds > 0).length;
+  const newest = s.newestChange
+    ? `newest change ${formatAgo(Date.parse(s.newestChange))}`
+    : "no change in the change log";
+  return `  ${plural(s.machines.length, "machine")}, ${offline} offline, ${behind} behind; ${newest}`;
+}
+
+function lagText(lagSeconds: number | null): string {
+  if (lagSeconds === null) return "lag unknown";
+  return lagSeconds === 0 ? "up to date" : `${formatSpan(Math.max(1000, lagSeconds * 1000))} behind`;
+}
+
 function machineLine(m: MachineStatus): string {
+  const name = m.thisMachine ? `${m.machine} (this machine)` : m.machine;
   const offline = m.offline ? " (offline)" : "";
-  return `  ${m.machine}: last good pass ${formatAgo(Date.parse(m.lastGoodPass))}${offline}; ${formatEntryCounts(m)}; v${m.version}`;
+  return (
+    `  ${name}: last good pass ${formatAgo(Date.parse(m.lastGoodPass))}${offline}; ${lagText(m.lagSeconds)}; ` +
+    `${formatEntryCounts(m)}; v${m.version}`
+  );
 }
 
 /**
@@ -136,7 +180,7 @@ export async function statusCommand(options: GlobalOptions & { json?: boolean })
     journal?.close();
   }
   const federation = await readFederation(config);
-  for (const set of sets) set.machines = federation.machines.get(set.name) ?? [];
+  for (const set of sets) Object.assign(set, federation.sets.get(set.name));
   if (options.json) {
     const report = {
       machine: config.machine,
@@ -153,6 +197,7 @@ export async function statusCommand(options: GlobalOptions & { json?: boolean })
     process.stdout.write(`machine ${config.machine}: ${running}\n`);
     for (const set of sets) {
       process.stdout.write(`${setLine(set)}\n`);
+      if (set.machines.length > 0) process.stdout.write(`${federationLine(set)}\n`);
       for (const machine of set.machines) process.stdout.write(`${machineLine(machine)}\n`);
     }
     if (federation.error) process.stdout.write(`federation unknown: ${federation.error}\n`);

@@ -13,6 +13,7 @@ interface SetRecord {
   mounts: string | null;
   last_full_pass_started: number | null;
   listed_ignore_rules: string | null;
+  applied_through: number | null;
 }
 
 export type SetStatePatch = Partial<Omit<SetState, "name">>;
@@ -28,6 +29,7 @@ const SET_COLUMNS: Record<keyof SetStatePatch, string> = {
   mounts: "mounts",
   lastFullPassStarted: "last_full_pass_started",
   listedIgnoreRules: "listed_ignore_rules",
+  appliedThrough: "applied_through",
 };
 
 export function getSetState(db: JournalDatabase, name: string): SetState {
@@ -44,6 +46,7 @@ export function getSetState(db: JournalDatabase, name: string): SetState {
     mounts: r?.mounts ?? null,
     lastFullPassStarted: r?.last_full_pass_started ?? null,
     listedIgnoreRules: r?.listed_ignore_rules ?? null,
+    appliedThrough: r?.applied_through ?? null,
   };
 }
 

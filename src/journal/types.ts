@@ -61,6 +61,11 @@ export interface SetState {
   lastFullPassStarted: number | null;
   /** A SHA-256 of the ignore rules in force at the last pass that listed the bucket. */
   listedIgnoreRules: string | null;
+  /**
+   * The change log's time up to which every other machine's change has been applied: the start of the last
+   * full pass with no failed action, or the newest record a change-log read applied, whichever is later.
+   */
+  appliedThrough: number | null;
 }
 
 export interface ConflictRow {

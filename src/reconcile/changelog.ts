@@ -17,6 +17,11 @@ export function recordMachine(set: string, key: string): string | undefined {
   return isMachineName(machine) ? machine : undefined;
 }
 
+/** The time a change-log record key (or a cursor) is stamped with, if it has one. */
+export function recordTime(set: string, key: string): number | undefined {
+  return parseCompactTimestamp(key.slice(logPrefix(set).length));
+}
+
 export interface ChangeLogBatch {
   /** Entry keys changed by other machines since the last read. */
   paths: string[];
@@ -95,8 +100,7 @@ export async function readChangeLog(
   now: number = Date.now(),
 ): Promise<ChangeLogBatch> {
   const prefix = logPrefix(set);
-  const cursorTime = parseCompactTimestamp(cursor.slice(prefix.length)) ?? Date.now();
-  const startAfter = prefix + compactTimestamp(cursorTime - clockSkewMs);
+  const startAfter = prefix + compactTimestamp((recordTime(set, cursor) ?? Date.now()) - clockSkewMs);
   const paths = new Set<string>();
   const records: string[] = [];
   let newest: string | undefined;

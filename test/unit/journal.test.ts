@@ -263,6 +263,7 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
     mounts: null,
     lastFullPassStarted: null,
     listedIgnoreRules: null,
+    appliedThrough: null,
   });
   journal.updateSetState("web", { lastFullPass: 100, lastError: "bucket unreachable", lastPassMs: 12 });
   journal.updateSetState("web", { lastGoodSync: 200, lastError: null });
@@ -278,6 +279,7 @@ test("set state, conflicts, applied log records and forgetting a set", (t) => {
     mounts: null,
     lastFullPassStarted: null,
     listedIgnoreRules: null,
+    appliedThrough: null,
   });
 
   const first = journal.addConflict({

@@ -1,7 +1,8 @@
 import { pruneHistoryAndTrash } from "../../history/prune.js";
 import { isDirKey } from "../../scan/entry.js";
 import { deletionGuard, GuardError, massDeleteHint } from "../guards.js";
-import { housekeep, writeHeartbeat } from "../housekeeping.js";
+import { writeHeartbeat } from "../heartbeat.js";
+import { housekeep } from "../housekeeping.js";
 import { mountsRecord } from "../mounts.js";
 import { recheckRoot } from "../root.js";
 import type { PassRun } from "./context.js";
@@ -120,6 +121,8 @@ async function closePass(run: PassRun, opened: Opened, sources: Sources, execute
           }),
           lastGoodSync: finished,
           lastPassMs: finished - started,
+          // Every object written before the pass began was seen (a listing, or a journal no record contradicts).
+          ...(failed === 0 && { appliedThrough: Math.max(started, run.state.appliedThrough ?? 0) }),
         }
       : {}),
     ...(mountFinder && root
