@@ -36,7 +36,8 @@ export class AgentProcess {
     };
     this.child.stdout?.on("data", keep);
     this.child.stderr?.on("data", keep);
-    this.child.on("exit", () => (this.exited = true));
+    // "close" comes after the last output is read, so the count it logs on stop is kept too.
+    this.child.on("close", () => (this.exited = true));
   }
 
   private read(line: string) {
@@ -75,7 +76,7 @@ export class AgentProcess {
   /** SIGTERM, then wait for the exit (SIGKILL after `graceMs`). */
   async stop(graceMs = 30_000): Promise<void> {
     if (this.exited) return;
-    const done = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    const done = new Promise<void>((resolve) => this.child.once("close", () => resolve()));
     this.child.kill("SIGTERM");
     const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
     await done;

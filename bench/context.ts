@@ -21,6 +21,9 @@ export interface Sizes {
   scaleFiles: number;
   hashMiB: number;
   hashReps: number;
+  /** The fleet sizes of the fleet-cost scenario, and the changes made through each fleet. */
+  fleetMachines: number[];
+  fleetChanges: number;
 }
 
 export const SIZES: Record<Mode, Sizes> = {
@@ -37,6 +40,8 @@ export const SIZES: Record<Mode, Sizes> = {
     scaleFiles: 0,
     hashMiB: 1024,
     hashReps: 3,
+    fleetMachines: [3, 6, 12],
+    fleetChanges: 20,
   },
   quick: {
     uploadFiles: 2_000,
@@ -51,6 +56,8 @@ export const SIZES: Record<Mode, Sizes> = {
     scaleFiles: 0,
     hashMiB: 256,
     hashReps: 2,
+    fleetMachines: [2, 4],
+    fleetChanges: 10,
   },
 };
 

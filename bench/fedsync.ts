@@ -32,6 +32,8 @@ export class FedsyncMachine {
     minio: MinioServer,
     bucket: string,
     sets: SetSpec[],
+    /** More top-level config keys (`metrics`, ...). */
+    extra: Record<string, unknown> = {},
   ) {
     mkdirSync(home, { recursive: true });
     this.stateDir = join(home, "state");
@@ -49,6 +51,7 @@ export class FedsyncMachine {
       },
       log: { format: "json" },
       sets,
+      ...extra,
     };
     writeFileSync(this.configPath, stringify(config));
   }

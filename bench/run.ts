@@ -17,6 +17,7 @@ import { removeTree } from "./process.js";
 import { Rclone, rcloneBinary } from "./rclone.js";
 import { renderReport, textTable, writeReport } from "./report.js";
 import { bigFile } from "./scenarios/big-file.js";
+import { fleetCost } from "./scenarios/fleet-cost.js";
 import { hashing } from "./scenarios/hashing.js";
 import { initialUpload } from "./scenarios/initial-upload.js";
 import { lean } from "./scenarios/lean.js";
@@ -40,6 +41,7 @@ const SCENARIOS: Scenario[] = [
   { id: 6, title: "scale", rclone: false, run: scale },
   { id: 7, title: "hashing", rclone: false, run: hashing },
   { id: 8, title: "lean process", rclone: false, run: lean },
+  { id: 9, title: "fleet cost", rclone: true, run: fleetCost },
 ];
 
 async function main() {

@@ -39,3 +39,15 @@ export function formatSummary(summary: Summary, unit: string): string {
 export function formatRatio(ratio: number): string {
   return `${ratio.toFixed(2)}x`;
 }
+
+/** The least-squares line `y = intercept + slope · x` through the points. */
+export function linearFit(points: readonly { x: number; y: number }[]): { intercept: number; slope: number } {
+  if (points.length < 2) throw new Error("a line needs two points");
+  const n = points.length;
+  const meanX = points.reduce((sum, p) => sum + p.x, 0) / n;
+  const meanY = points.reduce((sum, p) => sum + p.y, 0) / n;
+  const sxx = points.reduce((sum, p) => sum + (p.x - meanX) ** 2, 0);
+  const sxy = points.reduce((sum, p) => sum + (p.x - meanX) * (p.y - meanY), 0);
+  const slope = sxy / sxx;
+  return { intercept: meanY - slope * meanX, slope };
+}
