@@ -74,6 +74,17 @@ export class RootWatch {
     return true;
   }
 
+  /**
+   * Watches the tree afresh: for directories created inside a new directory before it was watched, which the
+   * watch never sees. @parcel/watcher reuses the tree it knows while any watch on the root is open, so the old
+   * watch goes first; what changes before the new one is set up is the caller's to scan.
+   */
+  async rearm(): Promise<void> {
+    if (this.stopped || !this.watch) return;
+    await this.disarm();
+    await this.arm();
+  }
+
   private async arm(): Promise<void> {
     const { set, events, logger } = this.deps;
     if (!events) return;

@@ -19,7 +19,7 @@ import {
 import { BurstDetector } from "../watch/burst.js";
 import { cursorAt } from "../reconcile/changelog.js";
 import type { NotificationHealth } from "../watch/notifications.js";
-import type { FileEvent } from "../watch/watcher.js";
+import { holdsDirectory, type FileEvent } from "../watch/watcher.js";
 import { IncomingChanges, KEYS_BEFORE_FULL_PASS } from "./incoming.js";
 import { jittered } from "./jitter.js";
 import { RootWatch } from "./root-watch.js";
@@ -335,7 +335,8 @@ export class SetRunner {
     const keys: string[] = [];
     const subtrees: string[] = [];
     let gone = 0;
-    for (const { path } of pending) {
+    let unwatched = false;
+    for (const { path, reason } of pending) {
       const isDir = await lstat(absolutePath(set.path, path)).then(
         (stats) => stats.isDirectory(),
         () => {
@@ -348,6 +349,8 @@ export class SetRunner {
         keys.push(`${path}/`);
       }
       if (!isDir) keys.push(path);
+      if (isDir && !unwatched && reason.split(",").includes("create"))
+        unwatched = await holdsDirectory(absolutePath(set.path, path));
     }
     if (gone > GUARD_MIN_DELETIONS) {
       // Many deletions are judged by the guard of one full pass, not spread over keys and subtree passes.
@@ -358,6 +361,11 @@ export class SetRunner {
       journal.transaction(() => {
         for (const row of pending) journal.addPending(set.name, row.path, row.reason);
       });
+    if (unwatched) {
+      // Watched afresh before the scans of these keys; a full pass covers what changed in between.
+      await this.root.rearm();
+      this.requestFullPass("new directories inside a new directory");
+    }
     let ok = true;
     try {
       if (keys.length > 0) ok = await this.runScoped({ kind: "keys", keys }, "file events");

@@ -101,7 +101,7 @@ export async function readChangeLog(
 ): Promise<ChangeLogBatch> {
   const prefix = logPrefix(set);
   const startAfter = prefix + compactTimestamp((recordTime(set, cursor) ?? Date.now()) - clockSkewMs);
-  const paths = new Set<string>();
+  const latest = new Map<string, RecordedChange>();
   const records: string[] = [];
   let newest: string | undefined;
   for await (const info of datastore.list(prefix, { startAfter })) {
@@ -109,12 +109,22 @@ export async function readChangeLog(
     if (journal.isLogApplied(set, info.key)) continue;
     records.push(info.key);
     if (recordMachine(set, info.key) === machine || info.size > MAX_RECORD_BYTES) continue;
-    for (const change of recordedChanges(await readBody(datastore, info.key))) paths.add(change.path);
+    for (const change of recordedChanges(await readBody(datastore, info.key)))
+      latest.set(change.path, change);
   }
+  // Changes a notification already brought here need no look-up.
+  const paths = [...latest.values()].filter((change) => !inJournal(journal, set, change)).map((c) => c.path);
   // A machine whose clock runs ahead writes keys from the future: the cursor never passes this machine's own
   // now, so the records of machines with correct clocks that come after them are still listed.
-  const latest = newest === undefined || newest < cursorAt(set, now) ? newest : cursorAt(set, now);
-  return { paths: [...paths], records, cursor: latest && latest > cursor ? latest : undefined };
+  const next = newest === undefined || newest < cursorAt(set, now) ? newest : cursorAt(set, now);
+  return { paths, records, cursor: next && next > cursor ? next : undefined };
+}
+
+/** Whether the journal already holds what a change says: the version written (by its ETag), or no entry. */
+function inJournal(journal: Journal, set: string, change: RecordedChange): boolean {
+  const row = journal.getFile(set, change.path);
+  if (change.op === "delete") return row === undefined;
+  return change.etag !== undefined && row?.remoteEtag === change.etag;
 }
 
 /**

@@ -1,4 +1,5 @@
 import watcher from "@parcel/watcher";
+import { readdir } from "node:fs/promises";
 import { basename, relative, sep } from "node:path";
 import type { IgnoreTest } from "../scan/ignore.js";
 import { TEMP_NAME_PREFIX } from "../config/names.js";
@@ -42,4 +43,17 @@ export async function watchTree(
     if (relevant.length > 0) onEvents(relevant);
   });
   return { close: () => subscription.unsubscribe() };
+}
+
+/**
+ * Whether the directory holds a directory. @parcel/watcher puts a watch on a directory created under the
+ * root, but not on the directories already inside it (`mkdir -p a/b`, a tree moved in): nothing written in
+ * those is ever reported until the tree is watched again.
+ */
+export async function holdsDirectory(path: string): Promise<boolean> {
+  try {
+    return (await readdir(path, { withFileTypes: true })).some((entry) => entry.isDirectory());
+  } catch {
+    return false;
+  }
 }

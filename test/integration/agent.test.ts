@@ -95,6 +95,29 @@ describe("two lightweight agents", () => {
     assert.equal(agentB.exitCode, null);
   });
 
+  test("files written later in directories made at once (mkdir -p) reach B within seconds", async () => {
+    const dirs = Array.from({ length: 20 }, (_, i) => `nested${i}/inner/deep`);
+    for (const dir of dirs) {
+      mkdirSync(a.path(dir, "conf"), { recursive: true });
+      writeFileSync(a.path(`${dir}/first.conf`, "conf"), "first\n");
+    }
+    await waitUntil(
+      () => dirs.every((dir) => fileHas(b.path(`${dir}/first.conf`, "conf"), "first\n")),
+      20_000,
+      "the first files on B",
+      () => agentA.output.slice(-4000) + "\n---B---\n" + agentB.output.slice(-2000),
+    );
+    // The watcher only reports writes in these directories if it watches them: the safety pass, which
+    // would find them anyway, is ten minutes away.
+    for (const dir of dirs) writeFileSync(a.path(`${dir}/later.conf`, "conf"), "later\n");
+    await waitUntil(
+      () => dirs.every((dir) => fileHas(b.path(`${dir}/later.conf`, "conf"), "later\n")),
+      10_000,
+      "the later files on B",
+      () => dirs.filter((dir) => !existsSync(b.path(`${dir}/later.conf`, "conf"))).join(", "),
+    );
+  });
+
   test("a burst of 20,000 files into new nested dirs and an existing dir all reach B", async () => {
     mkdirSync(a.path("existing", "conf"));
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -590,6 +590,46 @@ describe("clocks 10 minutes apart", () => {
     }
   });
 
+  test("a logged change the journal already holds (brought by a notification) is not looked up again", async () => {
+    const [a] = fed.agents as [Agent];
+    writeTree(a.root(), { "here.txt": "already here\n" });
+    await fed.sync(a);
+    const datastore = createMinioDatastore({
+      endpoint: fed.minio.endpoint,
+      region: "us-east-1",
+      bucket: fed.bucket,
+      accessKeyId: fed.minio.accessKey,
+      secretAccessKey: fed.minio.secretKey,
+    });
+    const here = await datastore.stat("web/here.txt");
+    const changes = [
+      { path: "here.txt", op: "put", etag: here!.etag },
+      { path: "elsewhere.txt", op: "put", etag: "0123" },
+      { path: "never-here.txt", op: "delete" },
+      { path: "here.txt", op: "put" },
+    ];
+    const at = Date.now();
+    const body = Buffer.from(
+      changes
+        .slice(0, 3)
+        .map((change) => JSON.stringify(change) + "\n")
+        .join(""),
+    );
+    await datastore.put(logKey("web", at, "other", 1), body, body.length, {});
+    const journal = Journal.open(a.stateDir, { readonly: true });
+    try {
+      const batch = await readChangeLog(datastore, journal, "web", "reader", cursorAt("web", at - 1), 0);
+      assert.deepEqual(batch.paths, ["elsewhere.txt"]);
+      // A later record of the same path without the version it wrote is looked up.
+      const later = Buffer.from(JSON.stringify(changes[3]) + "\n");
+      await datastore.put(logKey("web", at + 1, "other", 2), later, later.length, {});
+      const next = await readChangeLog(datastore, journal, "web", "reader", cursorAt("web", at - 1), 0);
+      assert.deepEqual(next.paths.sort(), ["elsewhere.txt", "here.txt"]);
+    } finally {
+      journal.close();
+    }
+  });
+
   test("a last good pass 10 minutes in the future or the past changes nothing; only a long absence is catch-up", async () => {
     const a = fed.agents[0]!;
     writeTree(a.root(), { "skew.txt": "one" });
