@@ -11,7 +11,7 @@
  */
 import type { Readable } from "node:stream";
 import type { DatastoreConfig } from "../config/types.js";
-import { NotFoundError } from "./errors.js";
+import { NotFoundError, PreconditionFailedError } from "./errors.js";
 import { s3ErrorCode } from "./failures.js";
 import { followEventStream, listenQueryParams } from "./listen.js";
 import {
@@ -162,8 +162,8 @@ class MinioDatastore implements Datastore {
     });
   }
 
-  async get(key: string): Promise<Readable> {
-    return this.connection.retrying(`get ${key}`, async () => {
+  async get(key: string, expectedETag?: string): Promise<Readable> {
+    const response = await this.connection.retrying(`get ${key}`, async () => {
       try {
         return await this.connection.request({ method: "GET", objectName: key });
       } catch (error) {
@@ -171,6 +171,11 @@ class MinioDatastore implements Datastore {
         throw error;
       }
     });
+    if (expectedETag !== undefined && unquoteETag(response.headers.etag ?? "") !== expectedETag) {
+      response.destroy();
+      throw new PreconditionFailedError(key);
+    }
+    return response;
   }
 
   put(...args: Parameters<Datastore["put"]>): ReturnType<Datastore["put"]> {

@@ -111,8 +111,11 @@ export interface Datastore {
     metadata: Record<string, string>,
     condition?: PutCondition,
   ): Promise<PutResult>;
-  /** The object's bytes. Fails with NotFoundError when the key does not exist. */
-  get(key: string): Promise<Readable>;
+  /**
+   * The object's bytes. Fails with NotFoundError when the key does not exist, and with
+   * PreconditionFailedError when `expectedETag` is given and the object is another version now.
+   */
+  get(key: string, expectedETag?: string): Promise<Readable>;
   /** Deletes keys in batches; a key that is already gone is not an error. */
   delete(keys: string[]): Promise<void>;
   /**

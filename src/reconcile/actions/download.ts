@@ -1,4 +1,5 @@
 import { posix } from "node:path";
+import { NotFoundError, PreconditionFailedError } from "../../datastore/errors.js";
 import { keyToRelPath, type LocalEntry } from "../../scan/entry.js";
 import type { PassItem } from "../item.js";
 import { writeFileAtomic, writeSymlinkAtomic } from "../atomic-write.js";
@@ -36,7 +37,10 @@ export async function download(
     await writeSymlinkAtomic(root, key, target, expected);
   } else {
     trash = options.keepPrevious !== false && replacing?.type === "file" ? context.trashPath(key) : undefined;
-    const stream = await deps.datastore.get(object.key);
+    // Another version than the plan saw, or none: the key is planned again (executor, "lost-race").
+    const stream = await deps.datastore.get(object.key, remote.etag).catch((error: unknown) => {
+      throw error instanceof NotFoundError ? new PreconditionFailedError(object.key) : error;
+    });
     const written = await writeFileAtomic(root, key, stream, {
       mode: options.mode ?? context.modeFor(remote.mode, "file"),
       mtimeMs: remote.mtimeMs ?? remote.lastModified,
