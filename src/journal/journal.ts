@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import * as appliedTombstones from "./applied-tombstones.js";
+import * as missingObjects from "./missing-objects.js";
 import * as changeLog from "./change-log.js";
 import * as conflicts from "./conflicts.js";
 import { JournalDatabase } from "./database.js";
@@ -195,6 +196,22 @@ export class Journal {
   /** Drops the notes of deletion marks applied before `before` (the marks themselves have expired). */
   pruneAppliedTombstones(set: string, before: number): number {
     return appliedTombstones.pruneAppliedTombstones(this.db, set, before);
+  }
+
+  // objects gone without a deletion mark
+
+  /** Notes that the object of `path` is gone (no deletion mark) at `at`; returns when it was first found gone. */
+  noteMissing(set: string, path: string, at: number): number {
+    return missingObjects.noteMissing(this.db, set, path, at);
+  }
+
+  forgetMissing(set: string, path: string): void {
+    missingObjects.forgetMissing(this.db, set, path);
+  }
+
+  /** Drops the notes a full pass that began at `since` did not make again. */
+  pruneMissing(set: string, since: number): number {
+    return missingObjects.pruneMissing(this.db, set, since);
   }
 
   // conflicts

@@ -1,7 +1,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { MISSING_CONFIRM_MS } from "../../src/reconcile/pass/execute.js";
 import { startFederation, type Agent, type Federation } from "../helpers/federation.js";
 import { startS3Proxy, type S3Proxy } from "../helpers/s3-proxy.js";
 
@@ -61,6 +62,21 @@ describe("listings that leave out objects that exist", () => {
     } finally {
       proxy.hiddenFromListings.clear();
     }
+  });
+
+  test("an object removed without a deletion mark: the file goes only once a pass still finds it gone a minute later", async () => {
+    writeFileSync(a.path("gone.txt"), "removed by another S3 client\n");
+    await syncJson(a);
+    await syncJson(b);
+    await fed.minio.client.removeObject(fed.bucket, "web/gone.txt");
+    const first = await syncJson(b, "--full-listing");
+    assert.equal(first.counts.deletedLocal, 0);
+    assert.match(first.stderr, /gone\.txt: its object is gone from the bucket without a deletion mark/);
+    assert.equal(readFileSync(b.path("gone.txt"), "utf8"), "removed by another S3 client\n");
+    await new Promise((resolve) => setTimeout(resolve, MISSING_CONFIRM_MS + 1000));
+    const later = await syncJson(b, "--full-listing");
+    assert.equal(later.counts.deletedLocal, 1);
+    assert.equal(existsSync(b.path("gone.txt")), false);
   });
 
   test("another machine's new version and new file reach a in the pass whose listing leaves them out", async () => {

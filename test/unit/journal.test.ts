@@ -478,3 +478,16 @@ test("a lock naming a live pid that was reused by another process is taken over"
   writeFileSync(join(stateDir, LOCK_FILE), "garbage");
   acquireStateLock(stateDir).release();
 });
+
+test("an object found gone is remembered from its first sighting until a full pass no longer finds it gone", (t) => {
+  const journal = Journal.open(join(tempDir(t), "state"));
+  t.after(() => journal.close());
+  assert.equal(journal.noteMissing("web", "a.txt", 1000), 1000);
+  assert.equal(journal.noteMissing("web", "a.txt", 5000), 1000, "the first sighting is kept");
+  assert.equal(journal.noteMissing("conf", "a.txt", 6000), 6000, "each set on its own");
+  assert.equal(journal.pruneMissing("web", 5000), 0, "seen again by the pass that began at 5000");
+  assert.equal(journal.pruneMissing("web", 7000), 1, "not seen by the pass that began at 7000");
+  assert.equal(journal.noteMissing("web", "a.txt", 8000), 8000, "found gone again: a new first sighting");
+  journal.forgetMissing("web", "a.txt");
+  assert.equal(journal.noteMissing("web", "a.txt", 9000), 9000);
+});

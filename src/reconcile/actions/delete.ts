@@ -63,6 +63,7 @@ export async function deleteLocal(context: ActionContext, item: PassItem) {
     });
   }
   deps.journal.deleteFile(deps.set.name, item.key);
+  deps.journal.forgetMissing(deps.set.name, item.key);
   context.rememberDeletion(item);
   counts.deletedLocal++;
   context.audit.record({

@@ -1,4 +1,5 @@
 import pLimit, { type LimitFunction } from "p-limit";
+import { logOnce } from "../../log/index.js";
 import type { PassItem } from "../item.js";
 import type { Action } from "../planner.js";
 import type { RecordedChange } from "../changelog.js";
@@ -7,6 +8,9 @@ import type { PassRun } from "./context.js";
 import type { Evaluation } from "./evaluate.js";
 import type { Sources } from "./join.js";
 import type { PassRecorder } from "./record.js";
+
+/** How long an object gone without a deletion mark must stay gone before its file is deleted here. */
+export const MISSING_CONFIRM_MS = 60_000;
 
 /** What the pass holds back for its end: deletions behind the guard, and actions blocked by a type change. */
 export interface Executed {
@@ -64,6 +68,8 @@ export async function execute(
     if (executor.outage || run.interrupted()) return;
     const action = settled ?? (await evaluation.hashAndPlan(item));
     if (!replanned && deletionOnlyListed(run, item, action)) return replan(item.key);
+    if (action.kind === "delete-local" && goneWithoutMark(item) && !run.dryRun && !confirmedGone(item))
+      return;
     if (action.kind === "none") return record.agreed(join);
     if (run.dryRun) {
       record.planned(item, action);
@@ -83,6 +89,27 @@ export async function execute(
     }
     if (action.kind !== "record" && action.kind !== "forget") report();
     await record.publishWhenDue();
+  };
+
+  /**
+   * Whether an object gone without a deletion mark has been found gone for long enough to delete its file
+   * here: a distributed MinIO node just restarted answered HEAD with 404 for objects written while it was
+   * down, for a moment. Fedsync writers always leave a deletion mark; only other S3 clients (and a machine
+   * that died between a deletion and its mark) do not.
+   */
+  const confirmedGone = (item: PassItem): boolean => {
+    const { journal, set } = run.deps;
+    const firstSeen = journal.noteMissing(set.name, item.key, run.started);
+    if (run.started - firstSeen >= MISSING_CONFIRM_MS) return true;
+    logOnce(
+      run.logger,
+      `missing:${set.name}:${item.key}`,
+      "info",
+      `${item.key}: its object is gone from the bucket without a deletion mark; the file is deleted here if a pass still finds it gone ${MISSING_CONFIRM_MS / 1000} s from now`,
+      { path: item.key },
+    );
+    executor.counts.skipped++;
+    return false;
   };
 
   const spawn = async (key: string, task: () => Promise<void>) => {
@@ -141,10 +168,13 @@ function deletionOnlyListed(run: PassRun, item: PassItem, action: Action): boole
   return (
     run.scope.kind !== "keys" &&
     (action.kind === "delete-local" || action.kind === "forget") &&
-    !item.remote &&
-    !item.tombstone &&
-    !!item.row?.remoteEtag
+    goneWithoutMark(item)
   );
+}
+
+/** A key whose object is gone with no deletion mark, while its file is here and the journal knew the object. */
+function goneWithoutMark(item: PassItem): boolean {
+  return !item.remote && !item.tombstone && !!item.row?.remoteEtag;
 }
 
 /** Whether the listing shows what another writer's change-log record says the bucket holds at the key. */

@@ -144,7 +144,11 @@ async function closePass(run: PassRun, opened: Opened, sources: Sources, execute
         for (const record of sources.coveredRecords) journal.markLogApplied(set.name, record.key);
       });
     }
-    if (bucket === "listing") await housekeep(run.deps, executed.expiredTombstones, finished, logger);
+    if (bucket === "listing") {
+      // Objects found gone earlier that this pass did not find gone again came back (or their file went).
+      journal.pruneMissing(set.name, started);
+      await housekeep(run.deps, executed.expiredTombstones, finished, logger);
+    }
     await pruneHistoryAndTrash({ ...run.deps, logger }, finished);
     const counts =
       journal.fileWrites === opened.fileWritesAtStart ? opened.countsAtStart : journal.countByType(set.name);
