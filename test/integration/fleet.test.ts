@@ -183,7 +183,7 @@ if (!inOwnNetworkNamespace()) {
         throw error;
       }
       process.stdout.write(
-        `# fleet: ${log.ops} changes on ${AGENTS} machines in ${WORKLOAD_MS / 1000} s, node ${FAILING_NODE} ` +
+        `# fleet: ${log.ops} changes on ${AGENTS} machines in ${WORKLOAD_MS / 1000} s, node ${FAILING_NODE + 1} of 4 ` +
           `down from ${WORKLOAD_MS / 3000} s to ${(WORKLOAD_MS * 2) / 3000} s; converged ${convergedAfter} ms ` +
           `after the last change; seed ${random.seed}\n`,
       );
