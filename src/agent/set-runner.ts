@@ -54,6 +54,8 @@ export interface SetRunnerDeps {
 const BATCH_LIMIT = 5000;
 /** Tries of a batch of local changes whose pass left failed actions, before the safety pass takes over. */
 const FAILED_FLUSH_RETRIES = 6;
+/** Past `unmarked_deletion_delay`, when the keys whose deletion waited are looked at again. */
+const RECHECK_MARGIN_MS = 1000;
 /** Quiet time after a burst before the follow-up full pass. */
 const BURST_QUIET_MS = 1000;
 /** How often the set root is looked at, so a missing or replaced root is watched again soon after it is back. */
@@ -158,6 +160,14 @@ export class SetRunner {
     this.incoming?.stop();
     await this.root.stop();
     await this.queue;
+  }
+
+  private after(delayMs: number, fn: () => void) {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopped) fn();
+    }, delayMs);
+    this.timers.add(timer);
   }
 
   private every(intervalMs: number, fn: () => void) {
@@ -278,6 +288,13 @@ export class SetRunner {
       this.recentDeletions.remote += c.deletedRemote;
     }
     logPassSummary(this.logger, result, true);
+    if (result.awaitingDeletion.length > 0 && set.method === "lightweight") {
+      // No event will come for these: they are looked at again once the delay is over.
+      const keys = result.awaitingDeletion;
+      this.after(this.deps.config.unmarkedDeletionDelayMs + RECHECK_MARGIN_MS, () =>
+        this.enqueue(async () => void (await this.runScoped({ kind: "keys", keys }, "unmarked deletion"))),
+      );
+    }
     if (scope.kind === "full") this.logger.debug(`full pass (${reason}) done`);
     if (scope.kind === "full" && !result.error) this.deps.onProblems?.(result.problems);
     // Also re-arms the watch at once on a root this pass created (`create: true`).

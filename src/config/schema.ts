@@ -364,6 +364,7 @@ export function configSchema(env: NodeJS.ProcessEnv) {
       history_retention: duration("90d"),
       trash_retention: duration("30d"),
       clock_skew: duration("5m", { allowZero: true }),
+      unmarked_deletion_delay: duration("60s", { allowZero: true }),
       log: z
         .strictObject({
           level: z.enum(["error", "warn", "info", "debug"]).prefault("info"),
@@ -387,6 +388,7 @@ export function configSchema(env: NodeJS.ProcessEnv) {
       historyRetentionMs: config.history_retention,
       trashRetentionMs: config.trash_retention,
       clockSkewMs: config.clock_skew,
+      unmarkedDeletionDelayMs: config.unmarked_deletion_delay,
       log: config.log,
       ...(config.metrics && { metrics: config.metrics }),
     }));

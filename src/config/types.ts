@@ -87,6 +87,8 @@ export interface Config {
   trashRetentionMs: number;
   /** Clock-skew window for the change-log poll (default 5m). */
   clockSkewMs: number;
+  /** How long an object gone from the bucket without a deletion mark must stay gone before its file goes. */
+  unmarkedDeletionDelayMs: number;
   log: { level: "error" | "warn" | "info" | "debug"; format: "plain" | "json" };
   metrics?: { listen: string };
   /** Where the config was read from, for messages. */

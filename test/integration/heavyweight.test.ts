@@ -172,7 +172,10 @@ describe("heavyweight passes between three machines", () => {
 describe("a machine back after its tombstones expired", () => {
   let fed: Federation;
   before(async () => {
-    fed = await startFederation(3, [{ name: "web" }], { tombstone_retention: "1s" });
+    fed = await startFederation(3, [{ name: "web" }], {
+      tombstone_retention: "1s",
+      unmarked_deletion_delay: "0s",
+    });
   });
   after(async () => {
     await fed.close();

@@ -2,7 +2,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MISSING_CONFIRM_MS } from "../../src/reconcile/pass/execute.js";
 import { startFederation, type Agent, type Federation } from "../helpers/federation.js";
 import { startS3Proxy, type S3Proxy } from "../helpers/s3-proxy.js";
 
@@ -28,7 +27,7 @@ describe("listings that leave out objects that exist", () => {
   };
 
   before(async () => {
-    fed = await startFederation(2, [{ name: "web" }]);
+    fed = await startFederation(2, [{ name: "web" }], { unmarked_deletion_delay: "5s" });
     [a, b] = fed.agents as [Agent, Agent];
     proxy = await startS3Proxy(fed.minio);
     a.writeConfig(undefined, {
@@ -64,7 +63,7 @@ describe("listings that leave out objects that exist", () => {
     }
   });
 
-  test("an object removed without a deletion mark: the file goes only once a pass still finds it gone a minute later", async () => {
+  test("an object removed without a deletion mark: the file goes only once a pass still finds it gone unmarked_deletion_delay later", async () => {
     writeFileSync(a.path("gone.txt"), "removed by another S3 client\n");
     await syncJson(a);
     await syncJson(b);
@@ -73,7 +72,7 @@ describe("listings that leave out objects that exist", () => {
     assert.equal(first.counts.deletedLocal, 0);
     assert.match(first.stderr, /gone\.txt: its object is gone from the bucket without a deletion mark/);
     assert.equal(readFileSync(b.path("gone.txt"), "utf8"), "removed by another S3 client\n");
-    await new Promise((resolve) => setTimeout(resolve, MISSING_CONFIRM_MS + 1000));
+    await new Promise((resolve) => setTimeout(resolve, 5000 + 1000));
     const later = await syncJson(b, "--full-listing");
     assert.equal(later.counts.deletedLocal, 1);
     assert.equal(existsSync(b.path("gone.txt")), false);

@@ -113,6 +113,7 @@ test("a minimal config gets every default", () => {
     historyRetentionMs: 90 * 86_400_000,
     trashRetentionMs: 30 * 86_400_000,
     clockSkewMs: 300_000,
+    unmarkedDeletionDelayMs: 60_000,
     log: { level: "info", format: "plain" },
     source: "/etc/fedsync/fedsync.yaml",
   };
@@ -238,6 +239,7 @@ test("a config with every key set is read and normalized", () => {
     historyRetentionMs: 30 * 86_400_000,
     trashRetentionMs: 3 * 86_400_000,
     clockSkewMs: 30_000,
+    unmarkedDeletionDelayMs: 60_000,
     log: { level: "debug", format: "json" },
     metrics: { listen: "127.0.0.1:9464" },
     source: "full.yaml",

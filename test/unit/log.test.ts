@@ -236,6 +236,7 @@ test("a pass summary names each figure once and says how the pass ended", async 
     durationMs: 1234,
     planned: [],
     bucket: "listing",
+    awaitingDeletion: [],
   };
   const { logger, lines } = capture({ journald: true });
   logPassSummary(logger, result);

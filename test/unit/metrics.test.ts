@@ -50,6 +50,7 @@ function passResult(set: string, change: Partial<PassResult> = {}): PassResult {
     problems: { count: 0 },
     interrupted: false,
     bucket: "listing",
+    awaitingDeletion: [],
     ...change,
   };
 }

@@ -84,6 +84,7 @@ function config(sets: SetConfig[], stateDir = "/var/lib/fedsync"): Config {
     historyRetentionMs: 30 * 86_400_000,
     trashRetentionMs: 30 * 86_400_000,
     clockSkewMs: 300_000,
+    unmarkedDeletionDelayMs: 60_000,
     log: { level: "info", format: "plain" },
     source: "/etc/fedsync/fedsync.yaml",
   };

@@ -21,6 +21,7 @@ export class PassRun {
   hashed = 0;
   readonly planned: PlannedAction[] = [];
   readonly problems: PassProblems = { count: 0 };
+  readonly awaitingDeletion: string[] = [];
   bucket: BucketView = "listing";
 
   constructor(
@@ -63,6 +64,7 @@ export class PassRun {
       problems: this.problems,
       interrupted: this.interrupted(),
       bucket: this.bucket,
+      awaitingDeletion: this.awaitingDeletion,
     };
   }
 

@@ -9,9 +9,6 @@ import type { Evaluation } from "./evaluate.js";
 import type { Sources } from "./join.js";
 import type { PassRecorder } from "./record.js";
 
-/** How long an object gone without a deletion mark must stay gone before its file is deleted here. */
-export const MISSING_CONFIRM_MS = 60_000;
-
 /** What the pass holds back for its end: deletions behind the guard, and actions blocked by a type change. */
 export interface Executed {
   localDeletes: PassItem[];
@@ -98,17 +95,20 @@ export async function execute(
    * that died between a deletion and its mark) do not.
    */
   const confirmedGone = (item: PassItem): boolean => {
-    const { journal, set } = run.deps;
+    const { journal, set, config } = run.deps;
+    const delayMs = config.unmarkedDeletionDelayMs;
+    if (delayMs === 0) return true;
     const firstSeen = journal.noteMissing(set.name, item.key, run.started);
-    if (run.started - firstSeen >= MISSING_CONFIRM_MS) return true;
+    if (run.started - firstSeen >= delayMs) return true;
     logOnce(
       run.logger,
       `missing:${set.name}:${item.key}`,
       "info",
-      `${item.key}: its object is gone from the bucket without a deletion mark; the file is deleted here if a pass still finds it gone ${MISSING_CONFIRM_MS / 1000} s from now`,
+      `${item.key}: its object is gone from the bucket without a deletion mark; the file is deleted here if a pass still finds it gone ${delayMs / 1000} s from now (unmarked_deletion_delay)`,
       { path: item.key },
     );
     executor.counts.skipped++;
+    run.awaitingDeletion.push(item.key);
     return false;
   };
 

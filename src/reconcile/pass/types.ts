@@ -86,6 +86,8 @@ export interface PassResult {
   interrupted: boolean;
   /** Where the bucket's side came from: a listing, or (a full pass with no other writer since) the journal. */
   bucket: BucketView;
+  /** Files kept while their object, gone without a deletion mark, waits out `unmarked_deletion_delay`. */
+  awaitingDeletion: string[];
 }
 
 export interface PassProblems {
