@@ -1,11 +1,9 @@
-import { lstat } from "node:fs/promises";
 import type { Config, SetConfig } from "../config/types.js";
 import type { Datastore } from "../datastore/types.js";
 import type { Journal } from "../journal/journal.js";
 import { journalDamageHint } from "../journal/errors.js";
 import type { Logger } from "../log/index.js";
 import { IgnoreRulesInForce, loadSetIgnore } from "../reconcile/ignore-rules.js";
-import { absolutePath } from "../reconcile/localfs.js";
 import { logPassSummary } from "../reconcile/summary.js";
 import {
   describeProgress,
@@ -19,13 +17,14 @@ import {
 import { BurstDetector } from "../watch/burst.js";
 import { cursorAt } from "../reconcile/changelog.js";
 import type { NotificationHealth } from "../watch/notifications.js";
-import { holdsDirectory, type FileEvent } from "../watch/watcher.js";
+import type { FileEvent } from "../watch/watcher.js";
 import { IncomingChanges, KEYS_BEFORE_FULL_PASS } from "./incoming.js";
-import { jittered } from "./jitter.js";
 import { RootWatch } from "./root-watch.js";
 import type { SetEvents } from "./set-events.js";
 import { Backoff, isDatastoreTrouble, troubleLabel } from "./backoff.js";
 import { DeletionSettler, outermost } from "./deletions.js";
+import { sortPending } from "./pending-batch.js";
+import { Timers } from "./timers.js";
 
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
 export interface Health {
@@ -70,7 +69,7 @@ const ROOT_CHECK_MS = 5000;
 export class SetRunner {
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  private timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Timers();
   private readonly root: RootWatch;
   /** A pass found no set root: passes wait until the root watch sees one. */
   private waitingForRoot = false;
@@ -142,45 +141,24 @@ export class SetRunner {
       this.incoming.start();
     }
     this.requestFullPass("start");
-    this.every(ROOT_CHECK_MS, () => void this.root.check());
+    this.timers.every(ROOT_CHECK_MS, () => void this.root.check());
     if (this.deps.set.method === "lightweight") {
-      this.every(this.deps.set.safetyIntervalMs, () => this.requestFullPass("safety interval"));
+      this.timers.every(this.deps.set.safetyIntervalMs, () => this.requestFullPass("safety interval"));
     } else {
-      this.every(this.deps.set.intervalMs, () => this.requestFullPass("interval"));
+      this.timers.every(this.deps.set.intervalMs, () => this.requestFullPass("interval"));
     }
   }
 
   /** Stops scheduling, then waits for the pass in progress to finish. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.stop();
     clearTimeout(this.retryTimer);
     clearTimeout(this.flushTimer);
     clearTimeout(this.burstTimer);
     this.incoming?.stop();
     await this.root.stop();
     await this.queue;
-  }
-
-  private after(delayMs: number, fn: () => void) {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped) fn();
-    }, delayMs);
-    this.timers.add(timer);
-  }
-
-  private every(intervalMs: number, fn: () => void) {
-    const schedule = () => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        if (this.stopped) return;
-        fn();
-        schedule();
-      }, jittered(intervalMs));
-      this.timers.add(timer);
-    };
-    schedule();
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
@@ -291,7 +269,7 @@ export class SetRunner {
     if (result.awaitingDeletion.length > 0 && set.method === "lightweight") {
       // No event will come for these: they are looked at again once the delay is over.
       const keys = result.awaitingDeletion;
-      this.after(this.deps.config.unmarkedDeletionDelayMs + RECHECK_MARGIN_MS, () =>
+      this.timers.after(this.deps.config.unmarkedDeletionDelayMs + RECHECK_MARGIN_MS, () =>
         this.enqueue(async () => void (await this.runScoped({ kind: "keys", keys }, "unmarked deletion"))),
       );
     }
@@ -325,7 +303,7 @@ export class SetRunner {
     }, delayMs);
   }
 
-  /** Syncs the paths the watcher reported: files by key, directories (created or deleted) by subtree. */
+  /** Syncs the paths the watcher reported. */
   private async flushPending() {
     const { journal, set } = this.deps;
     // The paths stay pending; the retry flushes them after its full pass.
@@ -349,26 +327,7 @@ export class SetRunner {
       this.requestFullPass(`${pending.length} local changes at once`);
       return;
     }
-    const keys: string[] = [];
-    const subtrees: string[] = [];
-    let gone = 0;
-    let unwatched = false;
-    for (const { path, reason } of pending) {
-      const isDir = await lstat(absolutePath(set.path, path)).then(
-        (stats) => stats.isDirectory(),
-        () => {
-          gone++;
-          return false;
-        },
-      );
-      if (isDir || journal.getFile(set.name, `${path}/`)) {
-        subtrees.push(`${path}/`);
-        keys.push(`${path}/`);
-      }
-      if (!isDir) keys.push(path);
-      if (isDir && !unwatched && reason.split(",").includes("create"))
-        unwatched = await holdsDirectory(absolutePath(set.path, path));
-    }
+    const { keys, subtrees, gone, unwatched } = await sortPending(journal, set.name, set.path, pending);
     if (gone > GUARD_MIN_DELETIONS) {
       // Many deletions are judged by the guard of one full pass, not spread over keys and subtree passes.
       this.requestFullPass(`${gone} local deletions at once`);
