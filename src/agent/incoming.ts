@@ -5,7 +5,13 @@ import type { DatastoreError } from "../datastore/errors.js";
 import type { Journal } from "../journal/journal.js";
 import { logOnce, type Logger } from "../log/index.js";
 import { objectKeyToEntryKey } from "../scan/keys.js";
-import { cursorAt, readChangeLog, recordMachine, recordTime } from "../reconcile/changelog.js";
+import {
+  cursorAt,
+  readChangeLog,
+  recordMachine,
+  recordTime,
+  type RecordedChange,
+} from "../reconcile/changelog.js";
 import { refreshHeartbeat } from "../reconcile/heartbeat.js";
 import { NotificationFollower, type NotificationHealth } from "../watch/notifications.js";
 import { jittered } from "./jitter.js";
@@ -39,7 +45,8 @@ export interface IncomingDeps {
   /** Runs a task in the set's queue, after the passes before it. */
   enqueue(task: () => Promise<void>): Promise<void>;
   /** Syncs these keys; false when an action failed. */
-  syncKeys(keys: string[], reason: string): Promise<boolean>;
+  /** `recorded`: what other writers' change-log records say the keys hold, for the pass to check. */
+  syncKeys(keys: string[], reason: string, recorded?: RecordedChange[]): Promise<boolean>;
   requestFullPass(reason: string): void;
   onHealth(health: NotificationHealth): void;
 }
@@ -201,9 +208,10 @@ export class IncomingChanges {
       this.cursor,
       config.clockSkewMs,
     );
-    if (batch.paths.length >= KEYS_BEFORE_FULL_PASS)
-      this.deps.requestFullPass(`${batch.paths.length} remote changes at once`);
-    else if (batch.paths.length > 0 && !(await this.deps.syncKeys(batch.paths, "change log"))) {
+    const paths = batch.changes.map((change) => change.path);
+    if (paths.length >= KEYS_BEFORE_FULL_PASS)
+      this.deps.requestFullPass(`${paths.length} remote changes at once`);
+    else if (paths.length > 0 && !(await this.deps.syncKeys(paths, "change log", batch.changes))) {
       // Neither applied nor passed by the cursor, the records are read and tried again, a few times: then
       // the safety pass takes over, so a path that keeps failing does not cost requests for ever.
       if (++this.failedReads < FAILED_READ_RETRIES) {

@@ -55,6 +55,8 @@ const BATCH_LIMIT = 5000;
 const FAILED_FLUSH_RETRIES = 6;
 /** Past `unmarked_deletion_delay`, when the keys whose deletion waited are looked at again. */
 const RECHECK_MARGIN_MS = 1000;
+/** When keys whose recorded change the bucket did not show yet are looked at again (then again, while shown not). */
+const AWAITED_RECHECK_MS = 10_000;
 /** Quiet time after a burst before the follow-up full pass. */
 const BURST_QUIET_MS = 1000;
 /** How often the set root is looked at, so a missing or replaced root is watched again soon after it is back. */
@@ -131,7 +133,7 @@ export class SetRunner {
         datastore,
         logger: this.logger,
         enqueue: (task) => this.enqueue(task),
-        syncKeys: (keys, reason) => this.runScoped({ kind: "keys", keys }, reason),
+        syncKeys: (keys, reason, recorded) => this.runScoped({ kind: "keys", keys, recorded }, reason),
         requestFullPass: (reason) => this.requestFullPass(reason, true),
         onHealth: (health) => {
           this.deps.events.notificationStream(health === "healthy");
@@ -266,12 +268,10 @@ export class SetRunner {
       this.recentDeletions.remote += c.deletedRemote;
     }
     logPassSummary(this.logger, result, true);
-    if (result.awaitingDeletion.length > 0 && set.method === "lightweight") {
-      // No event will come for these: they are looked at again once the delay is over.
-      const keys = result.awaitingDeletion;
-      this.timers.after(this.deps.config.unmarkedDeletionDelayMs + RECHECK_MARGIN_MS, () =>
-        this.enqueue(async () => void (await this.runScoped({ kind: "keys", keys }, "unmarked deletion"))),
-      );
+    if (set.method === "lightweight") {
+      // No event will come for these: they are looked at again later.
+      this.recheck(result.awaitingDeletion, this.deps.config.unmarkedDeletionDelayMs + RECHECK_MARGIN_MS);
+      this.recheck(result.awaitedChanges, AWAITED_RECHECK_MS);
     }
     if (scope.kind === "full") this.logger.debug(`full pass (${reason}) done`);
     if (scope.kind === "full" && !result.error) this.deps.onProblems?.(result.problems);
@@ -281,6 +281,13 @@ export class SetRunner {
       result.error ? `${result.guardTripped ? "stopped" : "failing"}: ${result.error}` : "idle",
     );
     return result.ok;
+  }
+
+  private recheck(keys: string[], delayMs: number) {
+    if (keys.length === 0) return;
+    this.timers.after(delayMs, () =>
+      this.enqueue(async () => void (await this.runScoped({ kind: "keys", keys }, "looking again"))),
+    );
   }
 
   private onEvents(events: FileEvent[]) {

@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import * as appliedTombstones from "./applied-tombstones.js";
 import * as missingObjects from "./missing-objects.js";
+import * as awaited from "./awaited-changes.js";
 import * as changeLog from "./change-log.js";
 import * as conflicts from "./conflicts.js";
 import { JournalDatabase } from "./database.js";
@@ -209,9 +210,28 @@ export class Journal {
     missingObjects.forgetMissing(this.db, set, path);
   }
 
+  /** Objects found gone without a deletion mark whose files wait for a later pass. */
+  countMissing(set: string): number {
+    return missingObjects.countMissing(this.db, set);
+  }
+
   /** Drops the notes a full pass that began at `since` did not make again. */
   pruneMissing(set: string, since: number): number {
     return missingObjects.pruneMissing(this.db, set, since);
+  }
+
+  // other writers' changes the bucket does not show yet
+
+  awaitChange(set: string, change: Omit<awaited.AwaitedChange, "firstSeen">, at: number): void {
+    awaited.awaitChange(this.db, set, change, at);
+  }
+
+  awaitedChanges(set: string): awaited.AwaitedChange[] {
+    return awaited.awaitedChanges(this.db, set);
+  }
+
+  forgetAwaited(set: string, path: string): void {
+    awaited.forgetAwaited(this.db, set, path);
   }
 
   // conflicts

@@ -22,3 +22,10 @@ export function pruneMissing(db: JournalDatabase, set: string, since: number): n
   return db.statement("DELETE FROM missing_objects WHERE set_name = ? AND last_seen < ?").run(set, since)
     .changes;
 }
+
+export function countMissing(db: JournalDatabase, set: string): number {
+  const row = db.statement("SELECT count(*) AS n FROM missing_objects WHERE set_name = ?").get(set) as {
+    n: number;
+  };
+  return row.n;
+}

@@ -23,8 +23,8 @@ export function recordTime(set: string, key: string): number | undefined {
 }
 
 export interface ChangeLogBatch {
-  /** Entry keys changed by other machines since the last read. */
-  paths: string[];
+  /** What other machines changed since the last read, newest change per path. */
+  changes: RecordedChange[];
   /** Record keys read (to mark applied once their paths are synced). */
   records: string[];
   /** The newest record key seen, the next cursor. */
@@ -113,11 +113,11 @@ export async function readChangeLog(
       latest.set(change.path, change);
   }
   // Changes a notification already brought here need no look-up.
-  const paths = [...latest.values()].filter((change) => !inJournal(journal, set, change)).map((c) => c.path);
+  const changes = [...latest.values()].filter((change) => !inJournal(journal, set, change));
   // A machine whose clock runs ahead writes keys from the future: the cursor never passes this machine's own
   // now, so the records of machines with correct clocks that come after them are still listed.
   const next = newest === undefined || newest < cursorAt(set, now) ? newest : cursorAt(set, now);
-  return { paths, records, cursor: next && next > cursor ? next : undefined };
+  return { changes, records, cursor: next && next > cursor ? next : undefined };
 }
 
 /** Whether the journal already holds what a change says: the version written (by its ETag), or no entry. */

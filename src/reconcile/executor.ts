@@ -98,7 +98,7 @@ export class Executor {
         return;
       case "download":
         if (action.mode !== undefined) return downloadStricter(context, item, action.mode);
-        return download(context, item, item.key, item.entry);
+        return download(context, item, item.key, item.entry ?? null);
       case "merge-meta":
         return mergeMeta(context, item, action.mode, action.mtimeMs, action.ifMatch);
       case "delete-remote":

@@ -1,8 +1,9 @@
 import type { Config, SetConfig } from "../config/types.js";
-import type { Datastore } from "../datastore/types.js";
+import type { Datastore, ObjectInfo } from "../datastore/types.js";
 import type { Logger } from "../log/index.js";
 import type { Journal } from "../journal/journal.js";
 import { RESERVED_PREFIX } from "../config/names.js";
+import { decodeTombstoneMeta } from "../datastore/metadata.js";
 import { compactTimestamp, logKey, logPrefix, parseCompactTimestamp } from "../datastore/layout.js";
 
 interface Deps {
@@ -38,13 +39,44 @@ export async function publishChanges(deps: Deps, at: number): Promise<string | u
   }
 }
 
+/** A deletion mark past its retention, or `superseded` by an object written after it. */
+export interface ExpiredTombstone {
+  info: ObjectInfo;
+  superseded: boolean;
+}
+
+/**
+ * The marks that are still the ones the pass saw. A superseded mark is looked at again first: another
+ * machine may have deleted the newer object since, writing a new mark under the same name.
+ */
+async function stillExpired(datastore: Datastore, tombstones: ExpiredTombstone[]): Promise<string[]> {
+  const keys: string[] = [];
+  for (const { info, superseded } of tombstones) {
+    const now = superseded ? await datastore.stat(info.key) : info;
+    if (now && sameMark(now, info)) keys.push(info.key);
+  }
+  return keys;
+}
+
+/**
+ * Whether the mark looked up (`a`) is the one listed (`b`). A HEAD answer carries whole seconds only: the
+ * mark's own record of its deletion tells two marks apart, where the listing carries it (not on plain S3).
+ */
+function sameMark(a: ObjectInfo, b: ObjectInfo): boolean {
+  const seconds = (info: ObjectInfo) => Math.floor(info.lastModified.getTime() / 1000);
+  const deletedAt = (info: ObjectInfo) => decodeTombstoneMeta(info.metadata)?.deletedAt;
+  const listed = deletedAt(b);
+  return seconds(a) === seconds(b) && (listed === undefined || deletedAt(a) === listed);
+}
+
 /** Expires tombstones and change-log records past their retention. */
 export async function housekeep(
   deps: Deps,
-  expiredTombstones: string[],
+  tombstones: ExpiredTombstone[],
   now: number,
   logger: Logger,
 ): Promise<void> {
+  const expiredTombstones = await stillExpired(deps.datastore, tombstones);
   deps.journal.pruneAppliedTombstones(deps.set.name, now - deps.config.tombstoneRetentionMs);
   const prefix = logPrefix(deps.set.name);
   const cutoff = now - deps.config.logRetentionMs;
@@ -59,6 +91,7 @@ export async function housekeep(
   const expired = [...expiredTombstones, ...expiredLogs];
   if (expired.length === 0) return;
   await deps.datastore.delete(expired);
+  for (const key of expiredTombstones) logger.debug("deletion mark expired", { key });
   logger.info("housekeeping", {
     tombstonesExpired: expiredTombstones.length,
     logRecordsExpired: expiredLogs.length,

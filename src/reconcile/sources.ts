@@ -8,11 +8,15 @@ import type { IgnoreTest } from "../scan/ignore.js";
 import { entryKeyToObjectKey, objectKeyOverflow, objectKeyToEntryKey } from "../scan/keys.js";
 import { scanSubtree, statEntry } from "../scan/walk.js";
 import { tombstonePrefix } from "../datastore/layout.js";
+import type { RecordedChange } from "./changelog.js";
 import { mergeByKey } from "./merge.js";
 
 /** What a pass looks at: the whole set, one directory's subtree, or a list of keys (the lightweight path). */
 export type PassScope =
-  { kind: "full" } | { kind: "subtree"; dirKey: string } | { kind: "keys"; keys: string[] };
+  | { kind: "full" }
+  | { kind: "subtree"; dirKey: string }
+  /** `recorded`: what other writers' change-log records say some of the keys hold, to check the bucket against. */
+  | { kind: "keys"; keys: string[]; recorded?: RecordedChange[] };
 
 export interface LocalItem {
   key: string;
@@ -264,12 +268,20 @@ export async function lookUpKey(deps: SourceDeps, key: string): Promise<Joined> 
   const row = journal.getFile(set.name, key);
   if (row) joined.row = { ...row, key };
   // A local entry the journal does not know is looked up among the tombstones too (deleted elsewhere while
-  // this machine had no record?), at the same time as the object: that is the path of every new file.
-  const tombstone = joined.local?.entry && !row ? datastore.stat(tombstonePrefix(set.name) + key) : undefined;
+  // this machine had no record?), at the same time as the object: that is the path of every new file. So is
+  // a key whose deletion this machine applied: an object there may be the deleted version back (evaluate.ts).
+  const markMatters =
+    !row &&
+    (joined.local?.entry !== undefined ||
+      (!joined.local && journal.appliedTombstone(set.name, key) !== undefined));
+  const tombstone = markMatters ? datastore.stat(tombstonePrefix(set.name) + key) : undefined;
   tombstone?.catch(() => undefined);
   const info = await object;
-  if (info) joined.remote = { key, info };
-  else {
+  if (info) {
+    joined.remote = { key, info };
+    const mark = await tombstone;
+    if (mark) joined.tombstone = { key, info: mark };
+  } else {
     // An object gone from under a file the journal knows: its deletion mark says who deleted it (for the
     // audit trail), as the tombstone listing of a full pass would.
     const mark = await (tombstone ??

@@ -17,6 +17,12 @@ export interface FileIdentity {
   inode: bigint;
 }
 
+/** A scanned file: its identity, and the size and mtime its bytes must still go with once read. */
+export interface ScannedFile extends FileIdentity {
+  size: number;
+  mtimeNs: bigint;
+}
+
 async function openRegular(path: string, label: string): Promise<FileHandle> {
   let handle;
   try {
@@ -71,37 +77,55 @@ export async function sha256File(absPath: string): Promise<string> {
 
 /**
  * SHA-256 of the file at `key` in a set tree, which must still be the scanned one, and its bytes when it has
- * at most `keepBytes` (read once, for a caller that may upload them next).
+ * at most `keepBytes` (read once, for a caller that may upload them next). The bytes read must be the
+ * scanned size, and the file's size and mtime must still be the scanned ones after the read: a file written
+ * meanwhile (truncated, then written) could otherwise yield bytes no one wrote, such as its new content cut
+ * at its old size.
  */
 export async function hashTreeFile(
   root: string,
   key: string,
-  identity: FileIdentity,
+  scanned: ScannedFile,
   keepBytes = 0,
 ): Promise<{ sha256: string; content?: Buffer }> {
-  const handle = await openTreeFile(root, key, identity);
+  const handle = await openTreeFile(root, key, scanned);
   try {
-    return await hashHandle(handle, keepBytes);
+    const read = await hashHandle(handle, keepBytes);
+    const after = await handle.stat({ bigint: true });
+    if (
+      read.size !== scanned.size ||
+      after.size !== BigInt(scanned.size) ||
+      after.mtimeNs !== scanned.mtimeNs
+    )
+      throw new RefusedError(`${key} changed since it was scanned; retrying`);
+    return { sha256: read.sha256, ...(read.content && { content: read.content }) };
   } finally {
     await handle.close();
   }
 }
 
-async function hashHandle(handle: FileHandle, keepBytes = 0): Promise<{ sha256: string; content?: Buffer }> {
+async function hashHandle(
+  handle: FileHandle,
+  keepBytes = 0,
+): Promise<{ sha256: string; size: number; content?: Buffer }> {
   const size = (await handle.stat()).size;
   if (size <= keepBytes) {
     const content = await handle.readFile();
     const sha256 = createHash("sha256").update(content).digest("hex");
-    return content.length <= keepBytes ? { sha256, content } : { sha256 };
+    return content.length <= keepBytes
+      ? { sha256, size: content.length, content }
+      : { sha256, size: content.length };
   }
   const hash = createHash("sha256");
   // One buffer per file, sized to it (plus one byte, so the read that finds the end is the second): a
   // read stream would allocate a fresh 1 MiB buffer for every read, even of a 4 KiB file.
   const buffer = Buffer.allocUnsafe(Math.min(READ_BUFFER_BYTES, size + 1));
+  let read = 0;
   while (true) {
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
     if (bytesRead === 0) break;
     hash.update(buffer.subarray(0, bytesRead));
+    read += bytesRead;
   }
-  return { sha256: hash.digest("hex") };
+  return { sha256: hash.digest("hex"), size: read };
 }

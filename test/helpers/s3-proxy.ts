@@ -24,6 +24,11 @@ export interface S3Proxy {
    */
   readonly hiddenFromListings: Set<string>;
   /**
+   * Object keys unknown to this node altogether: HEAD and GET answer 404 and listings leave them out, as a
+   * distributed MinIO node back from a failure can answer for objects written while it was down.
+   */
+  readonly unknownHere: Set<string>;
+  /**
    * Conditional writes (If-Match, If-None-Match) answered 412 whatever the object, as a distributed MinIO
    * answers them for an object whose drives disagree until it is healed.
    */
@@ -60,6 +65,13 @@ function hideListed(answer: IncomingMessage, response: ServerResponse, hidden: R
   });
 }
 
+/** The object key of a path-style request (`/bucket/key?query`), "" for a bucket-level one. */
+function objectKey(request: IncomingMessage): string {
+  const path = new URL(request.url ?? "/", "http://proxy").pathname;
+  const slash = path.indexOf("/", 1);
+  return slash === -1 ? "" : decodeURIComponent(path.slice(slash + 1));
+}
+
 /** An HTTP front for a test MinIO server that can break, refuse or freeze its notification streams. */
 export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
   const listeners = new Set<ServerResponse>();
@@ -68,6 +80,7 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
     endpoint: "",
     listenMode: "pass",
     hiddenFromListings: new Set(),
+    unknownHere: new Set(),
     refuseConditionalWrites: false,
     get listenRequests() {
       return listenRequests;
@@ -114,6 +127,13 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
         "At least one of the pre-conditions you specified did not hold",
       );
     }
+    if (
+      (request.method === "HEAD" || request.method === "GET") &&
+      proxy.unknownHere.has(objectKey(request))
+    ) {
+      request.resume();
+      return xmlError(response, 404, "NoSuchKey", "The specified key does not exist.");
+    }
     const frozen = isListen && proxy.listenMode === "freeze";
     const upstream = httpRequest(
       {
@@ -125,8 +145,8 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
       },
       (answer) => {
         const isListing = request.method === "GET" && /[?&]list-type=2/.test(request.url ?? "");
-        if (isListing && proxy.hiddenFromListings.size > 0)
-          return hideListed(answer, response, proxy.hiddenFromListings);
+        const hidden = new Set([...proxy.hiddenFromListings, ...proxy.unknownHere]);
+        if (isListing && hidden.size > 0) return hideListed(answer, response, hidden);
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         response.flushHeaders();
         if (frozen) return;

@@ -491,3 +491,23 @@ test("an object found gone is remembered from its first sighting until a full pa
   journal.forgetMissing("web", "a.txt");
   assert.equal(journal.noteMissing("web", "a.txt", 9000), 9000);
 });
+
+test("a recorded change the bucket does not show is awaited from its first sighting; another change of the path starts anew", (t) => {
+  const journal = Journal.open(join(tempDir(t), "state"));
+  t.after(() => journal.close());
+  journal.awaitChange("web", { path: "a.txt", op: "put", etag: "e1" }, 1000);
+  journal.awaitChange("web", { path: "a.txt", op: "put", etag: "e1" }, 5000);
+  journal.awaitChange("conf", { path: "a.txt", op: "delete" }, 6000);
+  assert.deepEqual(journal.awaitedChanges("web"), [
+    { path: "a.txt", op: "put", etag: "e1", firstSeen: 1000 },
+  ]);
+  assert.deepEqual(journal.awaitedChanges("conf"), [{ path: "a.txt", op: "delete", firstSeen: 6000 }]);
+  journal.awaitChange("web", { path: "a.txt", op: "put", etag: "e2" }, 7000);
+  assert.deepEqual(journal.awaitedChanges("web"), [
+    { path: "a.txt", op: "put", etag: "e2", firstSeen: 7000 },
+  ]);
+  journal.awaitChange("web", { path: "a.txt", op: "delete" }, 8000);
+  assert.deepEqual(journal.awaitedChanges("web"), [{ path: "a.txt", op: "delete", firstSeen: 8000 }]);
+  journal.forgetAwaited("web", "a.txt");
+  assert.deepEqual(journal.awaitedChanges("web"), []);
+});

@@ -237,6 +237,7 @@ test("a pass summary names each figure once and says how the pass ended", async 
     planned: [],
     bucket: "listing",
     awaitingDeletion: [],
+    awaitedChanges: [],
   };
   const { logger, lines } = capture({ journald: true });
   logPassSummary(logger, result);

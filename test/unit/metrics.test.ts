@@ -51,6 +51,7 @@ function passResult(set: string, change: Partial<PassResult> = {}): PassResult {
     interrupted: false,
     bucket: "listing",
     awaitingDeletion: [],
+    awaitedChanges: [],
     ...change,
   };
 }

@@ -27,7 +27,8 @@ import {
   type ScanItem,
   type ScanProblem,
 } from "../../src/scan/entry.js";
-import { sha256File, NotRegularFileError } from "../../src/scan/hash.js";
+import { hashTreeFile, sha256File, NotRegularFileError } from "../../src/scan/hash.js";
+import { RefusedError } from "../../src/scan/anchored.js";
 import { compileIgnore } from "../../src/scan/ignore.js";
 import { unchangedSinceBase } from "../../src/reconcile/unchanged.js";
 import { scanSubtree, scanTree, ScanRootError, statEntry } from "../../src/scan/walk.js";
@@ -458,4 +459,20 @@ test("over 10,000 unchanged files a second scan trusts every stat, and exactly a
   writeFileSync(modified, original.toUpperCase());
   utimesSync(modified, past, past);
   assert.deepEqual(await filesToHash(), { toHash: ["dir42/file17.txt"], files: 10_000 });
+});
+
+test("a file written between its scan and its hashing is refused, not hashed as whatever the read caught", async (t) => {
+  const root = tempDir(t);
+  writeFileSync(join(root, "a.txt"), "a web 91\n");
+  const scanned = (await statEntry(root, "a.txt")) as LocalEntry;
+  assert.equal((await hashTreeFile(root, "a.txt", scanned, 1024)).content?.toString(), "a web 91\n");
+  // Written in place (same inode): a read bounded by the scanned size would give "a web 121", never written.
+  writeFileSync(join(root, "a.txt"), "a web 121\n");
+  await assert.rejects(hashTreeFile(root, "a.txt", scanned, 1024), RefusedError);
+  await assert.rejects(hashTreeFile(root, "a.txt", scanned), RefusedError);
+  // Same size, new mtime: the bytes no longer go with the scanned metadata either.
+  const resized = (await statEntry(root, "a.txt")) as LocalEntry;
+  writeFileSync(join(root, "a.txt"), "b web 121\n");
+  utimesSync(join(root, "a.txt"), new Date(1_000_000), new Date(1_000_000));
+  await assert.rejects(hashTreeFile(root, "a.txt", resized, 1024), RefusedError);
 });

@@ -9,21 +9,22 @@ import { expectedOf, type ActionContext } from "./context.js";
 import { upload } from "./upload.js";
 
 /**
- * Brings the remote version of `item` to local `key`, replacing `replacing` (the entry planned against:
- * undefined to replace whatever is there, null when nothing may be). `mode` overrides the object's.
+ * Brings the remote version of `item` to local `key`, replacing `replacing` (the entry planned against, null
+ * when there was none: then nothing may be there, and a file that appeared meanwhile stays). `mode`
+ * overrides the object's.
  */
 export async function download(
   context: ActionContext,
   item: PassItem,
   key: string,
-  replacing: LocalEntry | undefined | null,
+  replacing: LocalEntry | null,
   options: { keepPrevious?: boolean; mode?: number } = {},
 ) {
   const { deps, counts, root } = context;
   const { remote, object } = item;
   if (!remote || !object) throw new Error("download needs a remote object");
   const owner = await context.ownership(remote.owner, remote.group);
-  const expected = replacing === undefined ? undefined : expectedOf(replacing ?? undefined);
+  const expected = expectedOf(replacing ?? undefined);
   let sha256: string | null = null;
   let trash: string | undefined;
   if (remote.type === "dir") {
@@ -84,7 +85,7 @@ export async function download(
 export async function downloadStricter(context: ActionContext, item: PassItem, mode: number) {
   const { remote } = item;
   if (!remote) throw new Error("download needs a remote object");
-  await download(context, item, item.key, item.entry, { mode });
+  await download(context, item, item.key, item.entry ?? null, { mode });
   if (mode !== context.modeFor(remote.mode, remote.type === "dir" ? "dir" : "file")) {
     await upload(context, item, item.key, remote.etag, false, true);
   }

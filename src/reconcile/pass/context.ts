@@ -22,6 +22,7 @@ export class PassRun {
   readonly planned: PlannedAction[] = [];
   readonly problems: PassProblems = { count: 0 };
   readonly awaitingDeletion: string[] = [];
+  readonly awaitedChanges: string[] = [];
   bucket: BucketView = "listing";
 
   constructor(
@@ -65,6 +66,7 @@ export class PassRun {
       interrupted: this.interrupted(),
       bucket: this.bucket,
       awaitingDeletion: this.awaitingDeletion,
+      awaitedChanges: this.awaitedChanges,
     };
   }
 

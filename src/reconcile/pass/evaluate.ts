@@ -2,8 +2,9 @@ import { decodeTombstoneMeta } from "../../datastore/metadata.js";
 import type { ObjectInfo } from "../../datastore/types.js";
 import { isDirKey, type LocalEntry } from "../../scan/entry.js";
 import { hashTreeFile } from "../../scan/hash.js";
+import type { ExpiredTombstone } from "../housekeeping.js";
 import type { PassItem } from "../item.js";
-import { plan, type Action, type PlanPolicy } from "../planner.js";
+import { plan, tombstoneHash, type Action, type PlanPolicy } from "../planner.js";
 import type { Joined } from "../sources.js";
 import {
   agreedRemoteStateOf,
@@ -11,6 +12,7 @@ import {
   localStateOf,
   remoteStateOf,
   type LocalState,
+  type RemoteState,
   type TombstoneState,
 } from "../state.js";
 import { unchangedSinceBase } from "../unchanged.js";
@@ -23,7 +25,9 @@ const KEEP_CONTENT_BYTES = 1024 * 1024;
 export interface Evaluated {
   item: PassItem;
   /** The key's deletion mark, when it is past its retention or a newer object supersedes it. */
-  expiredTombstone?: string;
+  expiredTombstone?: ExpiredTombstone;
+  /** An object older than the key's deletion mark of that very version: the deletion was undone. */
+  undeleted?: ObjectInfo;
 }
 
 /** Turns joined keys into pass items, hashes what the stat cannot vouch for, and plans them. */
@@ -39,30 +43,36 @@ export class Evaluation {
     const tombstone = join.tombstone
       ? this.tombstoneState(join.key, join.tombstone.info, !!join.local?.entry && !join.row)
       : undefined;
-    let expiredTombstone: string | undefined;
-    if (tombstone && join.tombstone) {
+    let remote = join.remote
+      ? join.remote.current && join.row
+        ? agreedRemoteStateOf(join.row, join.remote.info)
+        : remoteStateOf(join.key, join.remote.info, this.run.logger)
+      : undefined;
+    const undeleted =
+      remote && tombstone && join.tombstone && undoneDeletion(remote, tombstone, join.tombstone.info)
+        ? join.remote?.info
+        : undefined;
+    if (undeleted) remote = undefined;
+    let expiredTombstone: ExpiredTombstone | undefined;
+    if (tombstone && join.tombstone && !undeleted) {
       const expired = this.run.now() - tombstone.deletedAt > config.tombstoneRetentionMs;
       const superseded = join.remote && join.remote.info.lastModified.getTime() > tombstone.deletedAt;
-      if (expired || superseded) expiredTombstone = join.tombstone.info.key;
+      if (expired || superseded) expiredTombstone = { info: join.tombstone.info, superseded: !expired };
     }
     const item: PassItem = {
       key: join.key,
       entry: join.local?.entry,
       row: join.row,
       base: join.row ? baseOf(join.row) : undefined,
-      object: join.remote?.info,
-      remote: join.remote
-        ? join.remote.current && join.row
-          ? agreedRemoteStateOf(join.row, join.remote.info)
-          : remoteStateOf(join.key, join.remote.info, this.run.logger)
-        : undefined,
+      object: remote && join.remote?.info,
+      remote,
       tombstoneObject: join.tombstone?.info,
       // This machine's own deletion mark cannot say that a file here now was deleted elsewhere: the file was
       // created again here (restored after an rm -rf, say), so it is published, not deleted.
       tombstone: tombstone?.deletedBy === config.machine && join.local?.entry ? undefined : tombstone,
     };
     if (item.entry) item.local = this.statState(item, item.entry);
-    return { item, expiredTombstone };
+    return { item, expiredTombstone, undeleted };
   }
 
   needsHash(item: PassItem): boolean {
@@ -117,4 +127,16 @@ export class Evaluation {
       stale: createdHere && (passedOver || (applied !== undefined && written <= applied + skew)),
     };
   }
+}
+
+/**
+ * Whether the object is the very version the key's deletion mark says was deleted, and older than the mark:
+ * a distributed MinIO healing after a node failure can bring back an object deleted while the node was
+ * down. Server times only, compared in whole seconds (HEAD answers carry no more), so an object written again
+ * in the mark's own second counts as written again.
+ */
+function undoneDeletion(remote: RemoteState, tombstone: TombstoneState, mark: ObjectInfo): boolean {
+  const hash = tombstoneHash(remote);
+  if (hash === undefined || tombstone.sha256 !== hash) return false;
+  return Math.floor(remote.lastModified / 1000) < Math.floor(mark.lastModified.getTime() / 1000);
 }

@@ -2,6 +2,9 @@ import pLimit, { type LimitFunction } from "p-limit";
 import { logOnce } from "../../log/index.js";
 import type { PassItem } from "../item.js";
 import type { Action } from "../planner.js";
+import { RefusedError } from "../localfs.js";
+import type { ObjectInfo } from "../../datastore/types.js";
+import type { ExpiredTombstone } from "../housekeeping.js";
 import type { RecordedChange } from "../changelog.js";
 import type { Joined } from "../sources.js";
 import type { PassRun } from "./context.js";
@@ -16,7 +19,10 @@ export interface Executed {
   blocked: [PassItem, Action][];
   /** A dry run's deletions, for the guard the real pass would meet. */
   plannedDeletes: { local: number; remote: number };
-  expiredTombstones: string[];
+  /** Deletion marks to expire at the end, by the key they mark. */
+  expiredTombstones: Map<string, ExpiredTombstone>;
+  /** Objects that came back after their deletion (see `undoneDeletion`), by key: deleted again at the end. */
+  undeleted: Map<string, ObjectInfo>;
   /** Keys the journal and the bucket had, to tell an empty bucket from an empty set. */
   rowsSeen: number;
   remoteSeen: number;
@@ -44,20 +50,28 @@ export async function execute(
     remoteDeletes: [],
     blocked: [],
     plannedDeletes: { local: 0, remote: 0 },
-    expiredTombstones: [],
+    expiredTombstones: new Map(),
+    undeleted: new Map(),
     rowsSeen: 0,
     remoteSeen: 0,
     limit,
   };
   let seen = 0;
+  const evaluate = (join: Joined): PassItem => {
+    const { item, expiredTombstone, undeleted } = evaluation.item(join);
+    if (expiredTombstone) executed.expiredTombstones.set(join.key, expiredTombstone);
+    if (undeleted) executed.undeleted.set(undeleted.key, undeleted);
+    return item;
+  };
   const report = () => run.options.onProgress?.({ checked: seen, counts: executor.counts });
 
   /** Plans a key again from its sides looked up directly; a key planned again is not planned a third time. */
-  const replan = async (key: string) => {
+  const replan = async (key: string, expected?: RecordedChange) => {
     const join = await sources.lookUp(key);
+    if (expected) awaitUnlessShown(join, expected);
     if (join.local?.problem) return record.scanProblem(join.local.problem);
     if (join.local || join.row || join.remote || join.tombstone) {
-      await act(join, evaluation.item(join).item, undefined, true);
+      await act(join, evaluate(join), undefined, true);
     }
   };
 
@@ -112,10 +126,26 @@ export async function execute(
     return false;
   };
 
+  /**
+   * A change another writer recorded that not even a direct look-up shows (a node back from a failure can
+   * miss objects written while it was down) is looked for again by the next full passes (sources.ts).
+   */
+  const awaitUnlessShown = (join: Joined, change: RecordedChange) => {
+    const { journal, set } = run.deps;
+    if (run.dryRun) return;
+    if (bucketShows(join, change)) journal.forgetAwaited(set.name, change.path);
+    else {
+      journal.awaitChange(set.name, change, run.started);
+      run.awaitedChanges.push(change.path);
+    }
+  };
+
   const spawn = async (key: string, task: () => Promise<void>) => {
     const promise = limit(task).catch((error: unknown) => {
       executor.counts.failed++;
-      run.logger.error(`${key}: ${error instanceof Error ? error.message : String(error)}`, { path: key });
+      // A file that changed under the pass is taken up again (its event, the next pass): no error.
+      const level = error instanceof RefusedError ? "warn" : "error";
+      run.logger[level](`${key}: ${error instanceof Error ? error.message : String(error)}`, { path: key });
     });
     running.add(promise);
     void promise.finally(() => running.delete(promise));
@@ -137,12 +167,12 @@ export async function execute(
     }
     if (sources.unknown.covers(join.key)) continue;
     if (join.local?.entry) sources.mountFinder?.see(join.local.entry);
-    if (recorded && !listingShows(join, recorded)) {
-      await spawn(join.key, () => replan(join.key));
+    if (recorded && !bucketShows(join, recorded)) {
+      await spawn(join.key, () => replan(join.key, recorded));
       continue;
     }
-    const { item, expiredTombstone } = evaluation.item(join);
-    if (expiredTombstone) executed.expiredTombstones.push(expiredTombstone);
+    if (recorded && sources.awaited.has(join.key)) awaitUnlessShown(join, recorded);
+    const item = evaluate(join);
     const settled = evaluation.settle(item);
     if (settled?.kind === "none") {
       record.agreed(join);
@@ -153,7 +183,9 @@ export async function execute(
   // Paths another writer's record says it wrote, which the listing left out altogether.
   for (const [key, change] of sources.recorded) {
     if (executor.outage || run.interrupted()) break;
-    if (change.op === "put" && !sources.unknown.covers(key)) await spawn(key, () => replan(key));
+    if (sources.unknown.covers(key)) continue;
+    if (change.op === "put") await spawn(key, () => replan(key, change));
+    else if (sources.awaited.has(key)) awaitUnlessShown({ key }, change);
   }
   await Promise.all(running);
   return executed;
@@ -178,7 +210,8 @@ function goneWithoutMark(item: PassItem): boolean {
 }
 
 /** Whether the listing shows what another writer's change-log record says the bucket holds at the key. */
-function listingShows(join: Joined, change: RecordedChange): boolean {
-  if (change.op === "delete") return join.remote === undefined;
+function bucketShows(join: Joined, change: RecordedChange): boolean {
+  // An object still there beside its deletion mark: which came last is the evaluation's to judge.
+  if (change.op === "delete") return join.remote === undefined || join.tombstone !== undefined;
   return join.remote !== undefined && (change.etag === undefined || join.remote.info.etag === change.etag);
 }

@@ -1,4 +1,5 @@
 import { pruneHistoryAndTrash } from "../../history/prune.js";
+import type { ObjectInfo } from "../../datastore/types.js";
 import { isDirKey } from "../../scan/entry.js";
 import { deletionGuard, GuardError, massDeleteHint } from "../guards.js";
 import { writeHeartbeat } from "../heartbeat.js";
@@ -93,6 +94,7 @@ async function deleteAndRetry(run: PassRun, executed: Executed): Promise<void> {
     ),
   );
   if (executor.outage) throw run.outage(executor.outage);
+  await deleteAgain(run, executed.undeleted);
   for (const item of localDeletes.filter((i) => !isDirKey(i.key))) {
     if (!run.interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
@@ -100,6 +102,23 @@ async function deleteAndRetry(run: PassRun, executed: Executed): Promise<void> {
     if (!run.interrupted()) await executor.runFinal(item, { kind: "delete-local" });
   }
   for (const [item, action] of blocked) if (!run.interrupted()) await executor.runFinal(item, action);
+}
+
+/** Objects that came back after their deletion are deleted again, each only while it is the version seen. */
+async function deleteAgain(run: PassRun, undeleted: Map<string, ObjectInfo>): Promise<void> {
+  const { datastore } = run.deps;
+  for (const info of undeleted.values()) {
+    if (run.interrupted()) return;
+    try {
+      await datastore.deleteIfCurrent(info.key, info);
+      run.logger.warn(
+        `${info.key} came back after its deletion (older than its deletion mark: a cluster healing?); deleted again`,
+        { key: info.key },
+      );
+    } catch (error) {
+      run.logger.warn(`cannot delete ${info.key} again: ${(error as Error).message}`, { key: info.key });
+    }
+  }
 }
 
 /** The set's state after a pass that ran to its end; a full pass's housekeeping and heartbeat. */
@@ -147,7 +166,9 @@ async function closePass(run: PassRun, opened: Opened, sources: Sources, execute
     if (bucket === "listing") {
       // Objects found gone earlier that this pass did not find gone again came back (or their file went).
       journal.pruneMissing(set.name, started);
-      await housekeep(run.deps, executed.expiredTombstones, finished, logger);
+      // A key this pass deleted has a new mark under the same name.
+      for (const item of executed.remoteDeletes) executed.expiredTombstones.delete(item.key);
+      await housekeep(run.deps, [...executed.expiredTombstones.values()], finished, logger);
     }
     await pruneHistoryAndTrash({ ...run.deps, logger }, finished);
     const counts =

@@ -9,6 +9,9 @@ import type { PassRun } from "./context.js";
 import type { Opened } from "./open.js";
 import type { PassRecorder } from "./record.js";
 
+/** How long full passes look again for another writer's recorded change that the bucket does not show. */
+const AWAITED_CHANGE_MS = 15 * 60_000;
+
 /** The joined sides of the pass's keys, and what the join looks after beside them. */
 export interface Sources {
   joined: AsyncIterable<Joined>;
@@ -24,6 +27,8 @@ export interface Sources {
    * against: a listing of a distributed MinIO can leave out an object, or show an older version of it.
    */
   recorded: Map<string, RecordedChange>;
+  /** Paths among those whose recorded change earlier passes did not find in the bucket (awaitRecorded). */
+  awaited: Set<string>;
   /** One key's sides looked up directly (a HEAD, not a listing), for a key the pass must plan again. */
   lookUp(key: string): Promise<Joined>;
   /** Once the join is read to its end: the rows of ignored paths forgotten, the stale temp files removed. */
@@ -51,6 +56,7 @@ export async function joinSources(run: PassRun, opened: Opened, record: PassReco
   const ignoredRows = run.dryRun ? undefined : new IgnoredRows(journal, set.name);
   let coveredRecords: { key: string; size: number }[] = [];
   let recorded = new Map<string, RecordedChange>();
+  let awaited = new Set<string>();
   if (full) {
     const choice = await chooseBucketView(run.deps, run.state, opened.journalCount, {
       fullListing: run.options.fullListing,
@@ -60,7 +66,13 @@ export async function joinSources(run: PassRun, opened: Opened, record: PassReco
     });
     run.bucket = choice.view;
     coveredRecords = choice.covered;
-    if (run.bucket === "listing") recorded = await readRecordedChanges(datastore, coveredRecords);
+    if (run.bucket === "listing") {
+      recorded = await readRecordedChanges(datastore, coveredRecords);
+      awaited = awaitRecorded(run, recorded);
+    }
+  } else if (scope.kind === "keys") {
+    recorded = new Map(scope.recorded?.map((change) => [change.path, change]));
+    awaited = awaitRecorded(run, recorded, new Set(scope.keys));
     if (run.bucket === "journal")
       logger.debug("no other writer since the last listing: the bucket is not listed");
   }
@@ -101,7 +113,36 @@ export async function joinSources(run: PassRun, opened: Opened, record: PassReco
     mountFinder,
     coveredRecords,
     recorded,
+    awaited,
     lookUp: async (key) => (opened.ignored(key) ? { key } : lookUpKey(sourceDeps, key)),
     settle,
   };
+}
+
+/**
+ * Adds the changes earlier passes are still waiting to see in the bucket to those the records name (a newer
+ * record of the path takes over), and gives up on those waited for AWAITED_CHANGE_MS: the listings of the
+ * full passes to come find whatever the bucket shows by then.
+ */
+function awaitRecorded(
+  run: PassRun,
+  recorded: Map<string, RecordedChange>,
+  keys?: ReadonlySet<string>,
+): Set<string> {
+  const { journal, set } = run.deps;
+  const paths = new Set<string>();
+  for (const { firstSeen, ...change } of journal.awaitedChanges(set.name)) {
+    if (keys && !keys.has(change.path)) continue;
+    if (run.started - firstSeen >= AWAITED_CHANGE_MS) {
+      if (!run.dryRun) journal.forgetAwaited(set.name, change.path);
+      run.logger.warn(
+        `${change.path}: another machine recorded a ${change.op === "put" ? "write" : "deletion"} of it ${Math.round((run.started - firstSeen) / 60_000)} min ago that the bucket still does not show; no longer looked for`,
+        { path: change.path },
+      );
+      continue;
+    }
+    paths.add(change.path);
+    if (!recorded.has(change.path)) recorded.set(change.path, change);
+  }
+  return paths;
 }

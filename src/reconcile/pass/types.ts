@@ -88,6 +88,8 @@ export interface PassResult {
   bucket: BucketView;
   /** Files kept while their object, gone without a deletion mark, waits out `unmarked_deletion_delay`. */
   awaitingDeletion: string[];
+  /** Paths whose change, recorded by another writer, neither the listing nor a direct look-up showed yet. */
+  awaitedChanges: string[];
 }
 
 export interface PassProblems {
