@@ -206,6 +206,10 @@ export class Journal {
     return missingObjects.noteMissing(this.db, set, path, at);
   }
 
+  missingSince(set: string, path: string): number | undefined {
+    return missingObjects.missingSince(this.db, set, path);
+  }
+
   forgetMissing(set: string, path: string): void {
     missingObjects.forgetMissing(this.db, set, path);
   }

@@ -13,6 +13,14 @@ export function noteMissing(db: JournalDatabase, set: string, path: string, at: 
   return row.first_seen;
 }
 
+/** When the object of `path` was first found gone, if it is noted. */
+export function missingSince(db: JournalDatabase, set: string, path: string): number | undefined {
+  const row = db
+    .statement("SELECT first_seen FROM missing_objects WHERE set_name = ? AND path = ?")
+    .get(set, path) as { first_seen: number } | undefined;
+  return row?.first_seen;
+}
+
 export function forgetMissing(db: JournalDatabase, set: string, path: string): void {
   db.statement("DELETE FROM missing_objects WHERE set_name = ? AND path = ?").run(set, path);
 }

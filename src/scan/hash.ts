@@ -97,7 +97,7 @@ export async function hashTreeFile(
       after.size !== BigInt(scanned.size) ||
       after.mtimeNs !== scanned.mtimeNs
     )
-      throw new RefusedError(`${key} changed since it was scanned; retrying`);
+      throw new RefusedError(`${key} changed while being read; retrying next pass`);
     return { sha256: read.sha256, ...(read.content && { content: read.content }) };
   } finally {
     await handle.close();

@@ -75,11 +75,17 @@ describe("listings that leave out objects that exist", () => {
     await syncJson(a);
     await syncJson(b);
     await fed.minio.client.removeObject(fed.bucket, "web/gone.txt");
+    // A dry run shows what a pass would do now: keep the file, for the while.
+    const dry = await fed.run(b, ["sync", "--dry-run", "--full-listing"]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.doesNotMatch(dry.stdout, /delete-local\tgone\.txt/);
     const first = await syncJson(b, "--full-listing");
     assert.equal(first.counts.deletedLocal, 0);
     assert.match(first.stderr, /gone\.txt: its object is gone from the bucket without a deletion mark/);
     assert.equal(readFileSync(b.path("gone.txt"), "utf8"), "removed by another S3 client\n");
     await new Promise((resolve) => setTimeout(resolve, 5000 + 1000));
+    const dryLater = await fed.run(b, ["sync", "--dry-run"]);
+    assert.match(dryLater.stdout, /delete-local\tgone\.txt/);
     // The pass lists the bucket without being asked to: the object was found gone before.
     const later = await syncJson(b);
     assert.equal(later.bucket, "listing");

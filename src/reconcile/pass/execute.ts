@@ -79,8 +79,7 @@ export async function execute(
     if (executor.outage || run.interrupted()) return;
     const action = settled ?? (await evaluation.hashAndPlan(item));
     if (!replanned && deletionOnlyListed(run, item, action)) return replan(item.key);
-    if (action.kind === "delete-local" && goneWithoutMark(item) && !run.dryRun && !confirmedGone(item))
-      return;
+    if (action.kind === "delete-local" && goneWithoutMark(item) && !confirmedGone(item)) return;
     if (action.kind === "none") return record.agreed(join);
     if (run.dryRun) {
       record.planned(item, action);
@@ -112,7 +111,10 @@ export async function execute(
     const { journal, set, config } = run.deps;
     const delayMs = config.unmarkedDeletionDelayMs;
     if (delayMs === 0) return true;
-    const firstSeen = journal.noteMissing(set.name, item.key, run.started);
+    // A dry run notes nothing: it shows what a pass run now would do.
+    const firstSeen = run.dryRun
+      ? (journal.missingSince(set.name, item.key) ?? run.started)
+      : journal.noteMissing(set.name, item.key, run.started);
     if (run.started - firstSeen >= delayMs) return true;
     logOnce(
       run.logger,
