@@ -9,6 +9,7 @@ import {
   checkExpected,
   chownQuietly,
   errno,
+  isExpected,
   keepCopy,
   RefusedError,
   utimeSeconds,
@@ -33,6 +34,18 @@ export interface FileWrite {
   expected?: Expected | null;
   /** Where to keep the replaced version, if anywhere (outside the tree: the trash). */
   keepPreviousAt?: string;
+  /**
+   * Sibling keys, in order of preference, for the replaced file when it turns out to have changed after the
+   * last check of `expected` (a write landing just before the rename): it is kept at the first free one.
+   */
+  keepChangedAt?: readonly string[];
+}
+
+export interface Written {
+  sha256: string;
+  size: number;
+  /** Where the replaced file went because it had changed since it was scanned. */
+  keptChangedAt?: string;
 }
 
 /**
@@ -44,7 +57,7 @@ export async function writeFileAtomic(
   key: string,
   source: Readable,
   options: FileWrite,
-): Promise<{ sha256: string; size: number }> {
+): Promise<Written> {
   let parent;
   try {
     parent = await openParent(root, key, true);
@@ -57,6 +70,7 @@ export async function writeFileAtomic(
   const tempLabel = `${dir.label}/${temp}`;
   activeTemps.add(tempLabel);
   let handle: FileHandle | undefined;
+  let aside: string | undefined;
   try {
     handle = await open(dir.at(temp), NEW_FILE_FLAGS, 0o600);
     const hash = createHash("sha256");
@@ -82,15 +96,24 @@ export async function writeFileAtomic(
     await checkExpected(dir, name, options.expected);
     await checkPlaced(dir, temp, handle);
     if (options.keepPreviousAt) await keepCopy(dir, name, options.keepPreviousAt);
+    if (options.expected) aside = await linkAside(dir, name);
     await place(dir, temp, name, options.expected === null);
     await checkPlaced(dir, name, handle);
     activeTemps.delete(tempLabel);
-    return { sha256, size };
+    if (!aside) return { sha256, size };
+    const placedAside = aside;
+    aside = undefined; // from here on, removed only once known to be the version planned against
+    const keptChangedAt = await settleAside(dir, placedAside, options.expected!, options.keepChangedAt ?? []);
+    return { sha256, size, keptChangedAt };
   } catch (error) {
     await unlink(dir.at(temp)).catch(() => undefined);
     activeTemps.delete(tempLabel);
     throw error;
   } finally {
+    if (aside) {
+      await unlink(dir.at(aside)).catch(() => undefined);
+      activeTemps.delete(`${dir.label}/${aside}`);
+    }
     await handle?.close().catch(() => undefined);
     await dir.close();
   }
@@ -102,6 +125,56 @@ async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
   }
+}
+
+/**
+ * A second name for the file about to be replaced, so that a write landing between the last check and the
+ * rename is not lost with it (settleAside). Undefined on a file system without hard links.
+ */
+async function linkAside(dir: TreeDir, name: string): Promise<string | undefined> {
+  const aside = tempName();
+  activeTemps.add(`${dir.label}/${aside}`);
+  try {
+    await link(dir.at(name), dir.at(aside));
+    return aside;
+  } catch (error) {
+    activeTemps.delete(`${dir.label}/${aside}`);
+    const code = errno(error);
+    if (code === "ENOENT") throw new RefusedError(`${dir.label}/${name} vanished since it was scanned`);
+    if (code === "EPERM" || code === "EOPNOTSUPP") return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Drops the aside name of the replaced file if it is still the version planned against; otherwise (it was
+ * written meanwhile) keeps it at the first free name of `keepAt`, and returns that key.
+ */
+async function settleAside(
+  dir: TreeDir,
+  aside: string,
+  expected: Expected,
+  keepAt: readonly string[],
+): Promise<string | undefined> {
+  const label = `${dir.label}/${aside}`;
+  const replaced = await lstat(dir.at(aside), { bigint: true });
+  const unchanged = isExpected(replaced, expected);
+  for (const key of unchanged ? [] : keepAt) {
+    try {
+      await link(dir.at(aside), dir.at(key.slice(key.lastIndexOf("/") + 1)));
+    } catch (error) {
+      if (errno(error) === "EEXIST") continue;
+      throw error;
+    }
+    await unlink(dir.at(aside));
+    activeTemps.delete(label);
+    return key;
+  }
+  if (!unchanged)
+    throw new RefusedError(`${label} holds a version written during a download; no free name to keep it`);
+  await unlink(dir.at(aside));
+  activeTemps.delete(label);
+  return undefined;
 }
 
 /** Moves `temp` to `name`: by rename, or, when nothing may be replaced, by link (which fails if it exists). */

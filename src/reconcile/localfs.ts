@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { constants, type BigIntStats } from "node:fs";
 import { copyFile, link, lstat, mkdir, readlink, symlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BlockedError, RefusedError, type TreeDir } from "../scan/anchored.js";
@@ -42,14 +42,17 @@ export async function checkExpected(dir: TreeDir, name: string, expected: Expect
     if (stats.isDirectory()) throw new BlockedError(`${path} is a directory`);
     throw new RefusedError(`${path} appeared since it was scanned`);
   }
-  if (
-    stats.ino !== expected.inode ||
-    stats.mtimeNs !== expected.mtimeNs ||
+  if (!isExpected(stats, expected)) throw new RefusedError(`${path} changed since it was scanned`);
+}
+
+/** Whether `stats` (an lstat) is still the entry planned against. */
+export function isExpected(stats: BigIntStats, expected: Expected): boolean {
+  return (
+    stats.ino === expected.inode &&
+    stats.mtimeNs === expected.mtimeNs &&
     // The scan counts only a file's bytes (a symlink's lstat size is its target's length).
-    (stats.isFile() ? Number(stats.size) : 0) !== expected.size
-  ) {
-    throw new RefusedError(`${path} changed since it was scanned`);
-  }
+    (stats.isFile() ? Number(stats.size) : 0) === expected.size
+  );
 }
 
 /**

@@ -10,9 +10,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import fsPromises from "node:fs/promises";
 import { conflictCopyKey, conflictCopyKeys, parseConflictCopy } from "../../src/reconcile/conflict-name.js";
 import { writeFileAtomic } from "../../src/reconcile/atomic-write.js";
 import { firstFreeKey, moveAside } from "../../src/reconcile/local-changes.js";
@@ -47,6 +49,60 @@ test("a symlink in the parent chain is refused, and nothing is written through i
   symlinkSync(outside, join(root, "link"));
   await assert.rejects(write(root, "link/file", "x"), /symlink; not going through it/);
   assert.deepEqual(readdirSync(outside), []);
+});
+
+test("a file written in place just before a download's rename is kept as a conflict copy", async (t) => {
+  const root = tempTree(t);
+  writeFileSync(join(root, "page.html"), "scanned");
+  const scanned = statSync(join(root, "page.html"), { bigint: true });
+  const expected = { inode: scanned.ino, mtimeNs: scanned.mtimeNs, size: Number(scanned.size) };
+  const replace = (keepChangedAt: string[]) =>
+    writeFileAtomic(root, "page.html", Readable.from([Buffer.from("remote")]), {
+      mode: 0o640,
+      mtimeMs: 1_000_000,
+      owner: {},
+      expected,
+      keepChangedAt,
+    });
+
+  const copies = ["page.fedsync-conflict-1.html", "page.fedsync-conflict-2.html"];
+  writeFileSync(join(root, copies[0]!), "an older copy");
+  const originalLink = fsPromises.link;
+  t.after(() => {
+    fsPromises.link = originalLink;
+    syncBuiltinESMExports();
+  });
+  // The local write lands after the last check of the scanned version, right before the rename.
+  fsPromises.link = async (existing, created) => {
+    fsPromises.link = originalLink;
+    syncBuiltinESMExports();
+    writeFileSync(join(root, "page.html"), "written here meanwhile");
+    return originalLink(existing, created);
+  };
+  syncBuiltinESMExports();
+  const written = await replace(copies);
+
+  assert.equal(written.keptChangedAt, copies[1]);
+  assert.equal(readFileSync(join(root, "page.html"), "utf8"), "remote");
+  assert.equal(readFileSync(join(root, copies[1]!), "utf8"), "written here meanwhile");
+  assert.equal(readFileSync(join(root, copies[0]!), "utf8"), "an older copy");
+  assert.deepEqual(readdirSync(root).sort(), [
+    "page.fedsync-conflict-1.html",
+    "page.fedsync-conflict-2.html",
+    "page.html",
+  ]);
+
+  const now = statSync(join(root, "page.html"), { bigint: true });
+  const unchanged = await writeFileAtomic(root, "page.html", Readable.from([Buffer.from("again")]), {
+    mode: 0o640,
+    mtimeMs: 2_000_000,
+    owner: {},
+    expected: { inode: now.ino, mtimeNs: now.mtimeNs, size: Number(now.size) },
+    keepChangedAt: copies,
+  });
+  assert.equal(unchanged.keptChangedAt, undefined);
+  assert.equal(readFileSync(join(root, "page.html"), "utf8"), "again");
+  assert.equal(readdirSync(root).length, 3, "the replaced version's second name is gone");
 });
 
 test("missing parents are created and the file gets its mode and mtime from the descriptor", async (t) => {

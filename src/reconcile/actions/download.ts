@@ -1,6 +1,8 @@
+import { randomInt } from "node:crypto";
 import { posix } from "node:path";
 import { NotFoundError, PreconditionFailedError } from "../../datastore/errors.js";
 import { keyToRelPath, type LocalEntry } from "../../scan/entry.js";
+import { conflictCopyKey, conflictCopyKeys } from "../conflict-name.js";
 import type { PassItem } from "../item.js";
 import { writeFileAtomic, writeSymlinkAtomic } from "../atomic-write.js";
 import { ensureDirectory } from "../local-changes.js";
@@ -50,9 +52,11 @@ export async function download(
       size: object.size,
       expected,
       keepPreviousAt: trash,
+      keepChangedAt: changedCopyKeys(context, key),
     });
     sha256 = written.sha256;
     counts.bytesDown += written.size;
+    if (written.keptChangedAt) keptChanged(context, item, key, written.keptChangedAt);
   }
   const entry = await context.lstatEntry(key);
   if (!entry) throw new Error(`${key} vanished right after it was written`);
@@ -79,6 +83,32 @@ export async function download(
     size: object.size,
     trash,
   });
+}
+
+/** Names for a local version written while a download replaced it: conflict copies, one never taken last. */
+function changedCopyKeys(context: ActionContext, key: string): string[] {
+  const { machine } = context.deps.config;
+  const now = context.deps.now();
+  return [...conflictCopyKeys(key, machine, now), conflictCopyKey(key, machine, now, randomInt(1000, 1e9))];
+}
+
+/** The local file changed between the last check and the download's rename: it is a conflict copy now. */
+function keptChanged(context: ActionContext, item: PassItem, key: string, copyKey: string) {
+  const { deps, counts } = context;
+  const winner = item.remote?.origin ?? "unknown";
+  deps.journal.addConflict({
+    set: deps.set.name,
+    path: key,
+    copyPath: copyKey,
+    winner,
+    loser: deps.config.machine,
+    at: deps.now(),
+  });
+  counts.conflicts++;
+  deps.logger.warn(
+    `conflict: ${key} was written here while ${winner}'s version replaced it; this machine's version is saved as ${copyKey}`,
+    { path: key, winner, loser: deps.config.machine, copy: copyKey },
+  );
 }
 
 /** Downloads the remote version with a stricter mode than the object's, then publishes that mode. */
