@@ -50,6 +50,8 @@ export class Agent {
   private requestStatsTimer?: NodeJS.Timeout;
   /** What keeps the agent from the datastore (troubleLabel), while that lasts. */
   private outage?: string;
+  /** When the datastore last answered again after an outage. */
+  private backAt?: number;
   /** Agent-wide state while it is not yet running its sets (waiting for the datastore). */
   private startupState?: string;
   private stopRequested = false;
@@ -74,9 +76,17 @@ export class Agent {
       this.outage = label;
     },
     up: () => {
-      if (this.outage === undefined) return;
-      this.outage = undefined;
-      this.deps.logger.info("datastore up again");
+      const settleMs = this.config.settleAfterOutageMs;
+      if (this.outage !== undefined) {
+        this.outage = undefined;
+        this.backAt = Date.now();
+        this.deps.logger.info(
+          settleMs > 0
+            ? `datastore up again; syncing resumes in ${settleMs / 1000} s (settle_after_outage)`
+            : "datastore up again",
+        );
+      }
+      return this.backAt === undefined ? 0 : this.backAt + settleMs - Date.now();
     },
   };
 
@@ -116,9 +126,14 @@ export class Agent {
     while (!this.stopRequested) {
       try {
         await this.datastore.check();
-        this.health.up();
+        const settleMs = this.health.up();
+        if (settleMs > 0) {
+          this.startupState = `datastore back; starting in ${Math.ceil(settleMs / 1000)}s`;
+          this.publishStatus();
+          await this.pause(settleMs);
+        }
         this.startupState = undefined;
-        return true;
+        return !this.stopRequested;
       } catch (error) {
         if (!isDatastoreTrouble(error)) throw error;
         this.health.down(error);
@@ -127,17 +142,22 @@ export class Agent {
         this.deps.logger.debug(`access check failed; retrying in ${delayMs / 1000} s`);
         this.publishStatus();
         if (this.stopRequested) break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delayMs);
-          this.wakeStart = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wakeStart = undefined;
+        await this.pause(delayMs);
       }
     }
     return false;
+  }
+
+  /** Waits `ms` during start-up, or less when stop() is called. */
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeStart = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wakeStart = undefined;
   }
 
   private async startRunner(name: string) {

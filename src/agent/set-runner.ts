@@ -29,7 +29,8 @@ import { Timers } from "./timers.js";
 /** How a set runner reports datastore trouble to the agent (one line per outage, not per set or retry). */
 export interface Health {
   down(error: unknown): void;
-  up(): void;
+  /** The datastore answered. How long to hold syncing still: it may be healing after an outage. */
+  up(): number;
 }
 
 export interface SetRunnerDeps {
@@ -169,7 +170,8 @@ export class SetRunner {
       try {
         await task();
         this.backoff.reset();
-        this.deps.health.up();
+        // While a retry waits, tasks return without reaching the datastore: they say nothing of it.
+        if (!this.retryTimer) this.deps.health.up();
       } catch (error) {
         this.handleFailure(error);
       }
@@ -184,12 +186,7 @@ export class SetRunner {
       if (this.retryTimer) return;
       const delayMs = this.backoff.next();
       this.deps.onState(`${troubleLabel(error)}; retrying in ${delayMs / 1000}s`);
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.requestFullPass("retry after outage", true);
-        // Local changes that came meanwhile are found by that pass; the pending rows are flushed after it.
-        if (this.deps.set.method === "lightweight") this.scheduleFlush(this.deps.set.debounceMs);
-      }, delayMs);
+      this.retryTimer = setTimeout(() => void this.retryAfterOutage(), delayMs);
       return;
     }
     const message = error instanceof Error ? error.message : String(error);
@@ -197,6 +194,33 @@ export class SetRunner {
     this.logger.error(`pass failed: ${message}${damage ? `; ${damage}` : ""}`);
     if (!damage) this.deps.journal.updateSetState(this.deps.set.name, { lastError: message });
     this.deps.onState(`error: ${damage ?? message}`);
+  }
+
+  /**
+   * Once the datastore answers again and its settle time (`settle_after_outage`) has passed, a full pass
+   * that lists the bucket takes up whatever changed on either side meanwhile. Until then, nothing syncs.
+   */
+  private async retryAfterOutage() {
+    try {
+      await this.deps.datastore.check();
+    } catch (error) {
+      this.retryTimer = undefined;
+      if (isDatastoreTrouble(error)) this.handleFailure(error);
+      else this.resumeAfterOutage();
+      return;
+    }
+    if (this.stopped) return;
+    const settleMs = this.deps.health.up();
+    if (settleMs <= 0) return this.resumeAfterOutage();
+    this.deps.onState(`datastore back; syncing resumes in ${Math.ceil(settleMs / 1000)}s`);
+    this.retryTimer = setTimeout(() => this.resumeAfterOutage(), settleMs);
+  }
+
+  private resumeAfterOutage() {
+    this.retryTimer = undefined;
+    this.requestFullPass("retry after outage", true);
+    // Local changes that came meanwhile are found by that pass; the pending rows are flushed after it.
+    if (this.deps.set.method === "lightweight") this.scheduleFlush(this.deps.set.debounceMs);
   }
 
   /**
@@ -226,6 +250,8 @@ export class SetRunner {
     const { set } = this.deps;
     // The failing state stays shown; the root watch runs a full pass as soon as the root is back.
     if (this.waitingForRoot) return false;
+    // After an outage, the retry's full pass takes up what this pass would have.
+    if (this.retryTimer) return false;
     const label =
       scope.kind === "full"
         ? "full pass"

@@ -365,6 +365,7 @@ export function configSchema(env: NodeJS.ProcessEnv) {
       trash_retention: duration("30d"),
       clock_skew: duration("5m", { allowZero: true }),
       unmarked_deletion_delay: duration("60s", { allowZero: true }),
+      settle_after_outage: duration("30s", { allowZero: true }),
       log: z
         .strictObject({
           level: z.enum(["error", "warn", "info", "debug"]).prefault("info"),
@@ -389,6 +390,7 @@ export function configSchema(env: NodeJS.ProcessEnv) {
       trashRetentionMs: config.trash_retention,
       clockSkewMs: config.clock_skew,
       unmarkedDeletionDelayMs: config.unmarked_deletion_delay,
+      settleAfterOutageMs: config.settle_after_outage,
       log: config.log,
       ...(config.metrics && { metrics: config.metrics }),
     }));

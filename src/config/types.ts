@@ -89,6 +89,8 @@ export interface Config {
   clockSkewMs: number;
   /** How long an object gone from the bucket without a deletion mark must stay gone before its file goes. */
   unmarkedDeletionDelayMs: number;
+  /** How long syncing waits after the datastore answers again following an outage (it may be healing). */
+  settleAfterOutageMs: number;
   log: { level: "error" | "warn" | "info" | "debug"; format: "plain" | "json" };
   metrics?: { listen: string };
   /** Where the config was read from, for messages. */

@@ -126,6 +126,8 @@ export async function startFederation(
             access_key_id: minio.accessKey,
             secret_access_key_file: secretFile,
           },
+          // Tests that cut the datastore resume a second after it is back, not the default 30 s.
+          settle_after_outage: "1s",
           ...newExtra,
           sets: newSets.map((set) => ({ path: agent.root(set.name), ...set })),
         };

@@ -185,7 +185,9 @@ describe("agent lifecycle", () => {
     assert.equal(await agentA.stop(), 0);
   });
 
-  test("a datastore outage of 20 s: the agent stays up and both sides converge after", async () => {
+  test("a datastore outage of 20 s: the agent stays up, lets the datastore settle, and both sides converge after", async (t) => {
+    a.writeConfig(undefined, { settle_after_outage: "5s" });
+    t.after(() => a.writeConfig());
     const agentA = start(fed, a);
     const agentB = start(fed, b);
     await agentA.waitForLog(/ready/);
@@ -197,6 +199,15 @@ describe("agent lifecycle", () => {
     assert.equal(agentA.exitCode, null, "agent A exited during the outage");
     await agentA.waitForLog(/datastore down/);
     await fed.minio.resume();
+    await agentA.waitForLog(/datastore up again; syncing resumes in 5 s \(settle_after_outage\)/, 60_000);
+    assert.equal(
+      await fed.minio.client.statObject(fed.bucket, "site/during-outage-0.txt").then(
+        () => true,
+        () => false,
+      ),
+      false,
+      "nothing is written while the datastore settles",
+    );
     await waitUntil(
       () =>
         Array.from({ length: 20 }, (_, i) => i).every((i) =>
@@ -207,7 +218,7 @@ describe("agent lifecycle", () => {
       () => agentA.output.slice(-3000),
     );
     await waitUntil(() => !existsSync(b.path("index.html", "site")), 30_000, "delete during the outage on B");
-    await agentA.waitForLog(/datastore up again/);
+    assert.equal(agentA.output.match(/datastore up again/g)?.length, 1, agentA.output);
     assert.equal(agentA.exitCode, null);
     await agentA.stop();
     await agentB.stop();

@@ -74,8 +74,12 @@ if (process.env.FEDSYNC_FLEET !== "1") {
           // events cannot carry (a cluster healing after a node failure) happens within the quiet time.
           { name: "conf", method: "lightweight", safety_interval: "60s" },
         ],
-        // `FEDSYNC_FLEET_LOG_LEVEL=debug` keeps every agent's debug lines with the logs of a failed run.
-        process.env.FEDSYNC_FLEET_LOG_LEVEL ? { log: { level: process.env.FEDSYNC_FLEET_LOG_LEVEL } } : {},
+        {
+          // The default: machines on a node just restarted wait for it to reconnect to its peers' drives.
+          settle_after_outage: "30s",
+          // `FEDSYNC_FLEET_LOG_LEVEL=debug` keeps every agent's debug lines with the logs of a failed run.
+          ...(process.env.FEDSYNC_FLEET_LOG_LEVEL && { log: { level: process.env.FEDSYNC_FLEET_LOG_LEVEL } }),
+        },
         cluster,
       );
       processes = fed.agents.map((agent) => new AgentProcess(fed.spawnAgent(agent)));

@@ -114,6 +114,7 @@ test("a minimal config gets every default", () => {
     trashRetentionMs: 30 * 86_400_000,
     clockSkewMs: 300_000,
     unmarkedDeletionDelayMs: 60_000,
+    settleAfterOutageMs: 30_000,
     log: { level: "info", format: "plain" },
     source: "/etc/fedsync/fedsync.yaml",
   };
@@ -240,6 +241,7 @@ test("a config with every key set is read and normalized", () => {
     trashRetentionMs: 3 * 86_400_000,
     clockSkewMs: 30_000,
     unmarkedDeletionDelayMs: 60_000,
+    settleAfterOutageMs: 30_000,
     log: { level: "debug", format: "json" },
     metrics: { listen: "127.0.0.1:9464" },
     source: "full.yaml",

@@ -85,6 +85,7 @@ function config(sets: SetConfig[], stateDir = "/var/lib/fedsync"): Config {
     trashRetentionMs: 30 * 86_400_000,
     clockSkewMs: 300_000,
     unmarkedDeletionDelayMs: 60_000,
+    settleAfterOutageMs: 30_000,
     log: { level: "info", format: "plain" },
     source: "/etc/fedsync/fedsync.yaml",
   };
