@@ -49,6 +49,11 @@ export interface IncomingDeps {
   syncKeys(keys: string[], reason: string, recorded?: RecordedChange[]): Promise<boolean>;
   requestFullPass(reason: string): void;
   onHealth(health: NotificationHealth): void;
+  /**
+   * True while the set waits to retry after an outage: keys and records wait too (a record given up on
+   * would be marked applied unchecked, and the retry's full pass reads those not applied).
+   */
+  held(): boolean;
 }
 
 /**
@@ -157,6 +162,7 @@ export class IncomingChanges {
   }
 
   private async syncNotified() {
+    if (this.deps.held()) return;
     const keys = [...this.notified].filter(([key, said]) => !this.alreadyHere(key, said)).map(([key]) => key);
     this.notified.clear();
     if (keys.length >= KEYS_BEFORE_FULL_PASS)
@@ -198,6 +204,7 @@ export class IncomingChanges {
   }
 
   private async pollChangeLog() {
+    if (this.deps.held()) return;
     const { journal, datastore, set, config } = this.deps;
     this.cursor ??= journal.getSetState(set.name).lastLogKey ?? cursorAt(set.name, Date.now());
     const batch = await readChangeLog(

@@ -136,6 +136,7 @@ export class SetRunner {
         enqueue: (task) => this.enqueue(task),
         syncKeys: (keys, reason, recorded) => this.runScoped({ kind: "keys", keys, recorded }, reason),
         requestFullPass: (reason) => this.requestFullPass(reason, true),
+        held: () => this.retryTimer !== undefined,
         onHealth: (health) => {
           this.deps.events.notificationStream(health === "healthy");
           this.deps.onNotifications?.(health);

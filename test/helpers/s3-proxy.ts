@@ -33,6 +33,8 @@ export interface S3Proxy {
    * answers them for an object whose drives disagree until it is healed.
    */
   refuseConditionalWrites: boolean;
+  /** Every request's connection reset, and the notification streams cut, as while a node is down. */
+  down: boolean;
   /** Ends every notification stream in progress, as a dropped connection would. */
   cutListeners(): void;
   close(): void;
@@ -76,12 +78,20 @@ function objectKey(request: IncomingMessage): string {
 export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
   const listeners = new Set<ServerResponse>();
   let listenRequests = 0;
+  let down = false;
   const proxy: S3Proxy = {
     endpoint: "",
     listenMode: "pass",
     hiddenFromListings: new Set(),
     unknownHere: new Set(),
     refuseConditionalWrites: false,
+    get down() {
+      return down;
+    },
+    set down(value: boolean) {
+      down = value;
+      if (down) proxy.cutListeners();
+    },
     get listenRequests() {
       return listenRequests;
     },
@@ -96,6 +106,7 @@ export async function startS3Proxy(minio: MinioServer): Promise<S3Proxy> {
     },
   };
   const server = createServer((request, response) => {
+    if (down) return request.socket.destroy();
     const isListen = request.method === "GET" && /[?&]events=/.test(request.url ?? "");
     if (isListen) {
       listenRequests++;

@@ -9,8 +9,9 @@ import { Journal } from "../../src/journal/journal.js";
 import { createLogger } from "../../src/log/index.js";
 import { runPass } from "../../src/reconcile/pass.js";
 import type { PassScope } from "../../src/reconcile/sources.js";
-import { startFederation, type Agent, type Federation } from "../helpers/federation.js";
+import { startFederation, type Agent, type Federation, type SetSpec } from "../helpers/federation.js";
 import { startS3Proxy, type S3Proxy } from "../helpers/s3-proxy.js";
+import { AgentProcess, waitUntil } from "../helpers/agent-process.js";
 
 interface SyncJson {
   sets: { set: string; ok: boolean; bucket: "listing" | "journal"; counts: Record<string, number> }[];
@@ -175,3 +176,76 @@ describe("listings that leave out objects that exist", () => {
     }
   });
 });
+
+/**
+ * b's node goes down while a writes, and comes back still not showing a's write: b's change-log reads during
+ * its settle time must not use up the record, which is the one thing that tells b to look for the write.
+ */
+describe("a lightweight agent back from an outage", () => {
+  let fed: Federation;
+  let a: Agent;
+  let b: Agent;
+  let proxy: S3Proxy;
+
+  before(async () => {
+    const sets: SetSpec[] = [{ name: "conf", method: "lightweight", safety_interval: "1h" }];
+    fed = await startFederation(2, sets);
+    [a, b] = fed.agents as [Agent, Agent];
+    proxy = await startS3Proxy(fed.minio);
+    b.writeConfig(sets, {
+      // Longer than the change-log reads a failing pass of keys would retry before giving up (6 × 2 s).
+      settle_after_outage: "20s",
+      datastore: {
+        endpoint: proxy.endpoint,
+        bucket: fed.bucket,
+        access_key_id: fed.minio.accessKey,
+        secret_access_key_file: join(fed.dir, "secret"),
+      },
+    });
+  });
+  after(async () => {
+    proxy?.close();
+    await fed?.close();
+  });
+
+  test("a write its node does not show yet when it is back is looked for, and arrives once shown", async () => {
+    const agent = new AgentProcess(fed.spawnAgent(b));
+    try {
+      await agent.waitForLog(/ready/);
+      proxy.down = true;
+      await agent.waitForLog(/datastore down/, 30_000);
+      proxy.unknownHere.add("conf/while-down.conf");
+      writeFileSync(a.path("while-down.conf", "conf"), "written while b's node was down\n");
+      await fed.sync(a);
+      proxy.down = false;
+      await agent.waitForLog(/datastore up again; syncing resumes in 20 s/, 90_000);
+      await waitUntil(() => awaitedPaths(b).includes("while-down.conf"), 60_000, "b to look for the write");
+      assert.equal(existsSync(b.path("while-down.conf", "conf")), false);
+      proxy.unknownHere.clear();
+      await waitUntil(
+        () => existsSync(b.path("while-down.conf", "conf")),
+        30_000,
+        "the write on b once its node shows it",
+        () => agent.output.slice(-3000),
+      );
+      assert.equal(
+        readFileSync(b.path("while-down.conf", "conf"), "utf8"),
+        "written while b's node was down\n",
+      );
+      assert.equal(agent.exitCode, null);
+    } finally {
+      proxy.down = false;
+      await agent.stop();
+    }
+  });
+});
+
+/** The paths b's journal notes as recorded elsewhere but not shown by the bucket yet. */
+function awaitedPaths(agent: Agent): string[] {
+  const journal = Journal.open(agent.stateDir, { readonly: true });
+  try {
+    return journal.awaitedChanges("conf").map((change) => change.path);
+  } finally {
+    journal.close();
+  }
+}
