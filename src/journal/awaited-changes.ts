@@ -34,6 +34,13 @@ export function awaitedChanges(db: JournalDatabase, set: string): AwaitedChange[
   }));
 }
 
+export function countAwaited(db: JournalDatabase, set: string): number {
+  const row = db.statement("SELECT count(*) AS n FROM awaited_changes WHERE set_name = ?").get(set) as {
+    n: number;
+  };
+  return row.n;
+}
+
 export function forgetAwaited(db: JournalDatabase, set: string, path: string): void {
   db.statement("DELETE FROM awaited_changes WHERE set_name = ? AND path = ?").run(set, path);
 }

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import * as appliedTombstones from "./applied-tombstones.js";
 import * as missingObjects from "./missing-objects.js";
 import * as awaited from "./awaited-changes.js";
+import * as unconfirmed from "./unconfirmed-writes.js";
 import * as changeLog from "./change-log.js";
 import * as conflicts from "./conflicts.js";
 import { JournalDatabase } from "./database.js";
@@ -224,6 +225,20 @@ export class Journal {
     return missingObjects.pruneMissing(this.db, set, since);
   }
 
+  // this machine's writes made without their condition
+
+  noteUnconfirmed(set: string, path: string, write: unconfirmed.UnconfirmedWrite): void {
+    unconfirmed.noteUnconfirmed(this.db, set, path, write);
+  }
+
+  unconfirmedWrite(set: string, path: string): unconfirmed.UnconfirmedWrite | undefined {
+    return unconfirmed.unconfirmedWrite(this.db, set, path);
+  }
+
+  forgetUnconfirmed(set: string, path: string): void {
+    unconfirmed.forgetUnconfirmed(this.db, set, path);
+  }
+
   // other writers' changes the bucket does not show yet
 
   awaitChange(set: string, change: Omit<awaited.AwaitedChange, "firstSeen">, at: number): void {
@@ -232,6 +247,10 @@ export class Journal {
 
   awaitedChanges(set: string): awaited.AwaitedChange[] {
     return awaited.awaitedChanges(this.db, set);
+  }
+
+  countAwaited(set: string): number {
+    return awaited.countAwaited(this.db, set);
   }
 
   forgetAwaited(set: string, path: string): void {

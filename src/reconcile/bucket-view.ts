@@ -57,7 +57,7 @@ export async function chooseBucketView(
     state.lastError !== null ||
     // Another writer's recorded change the bucket did not show yet is looked for again, and an object found
     // gone without a deletion mark is looked at again until its file can go (or the object is back).
-    journal.awaitedChanges(set.name).length > 0 ||
+    journal.countAwaited(set.name) > 0 ||
     journal.countMissing(set.name) > 0 ||
     // Rows of ignored paths are dropped: paths a rule no longer ignores are only in a listing.
     state.listedIgnoreRules !== options.ignoreRules ||

@@ -4,6 +4,7 @@ import { conflict, mergeMeta } from "./actions/conflict.js";
 import { deleteLocal, deleteRemote, forget } from "./actions/delete.js";
 import { download, downloadStricter } from "./actions/download.js";
 import { keepLocal, record } from "./actions/record.js";
+import { keepUnconfirmed } from "./actions/unconfirmed.js";
 import { upload } from "./actions/upload.js";
 import type { PassCounts } from "./counts.js";
 import type { PassItem } from "./item.js";
@@ -97,6 +98,7 @@ export class Executor {
         await upload(context, item, item.key, action.ifMatch, action.dropTombstone);
         return;
       case "download":
+        if (await keepUnconfirmed(context, item)) return;
         if (action.mode !== undefined) return downloadStricter(context, item, action.mode);
         return download(context, item, item.key, item.entry ?? null);
       case "merge-meta":

@@ -1,10 +1,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { loadConfig } from "../../src/config/index.js";
 import { createMinioDatastore } from "../../src/datastore/index.js";
+import { encodeEntryMeta } from "../../src/datastore/metadata.js";
 import { Journal } from "../../src/journal/journal.js";
 import { createLogger } from "../../src/log/index.js";
 import { runPass } from "../../src/reconcile/pass.js";
@@ -135,6 +137,57 @@ describe("listings that leave out objects that exist", () => {
     assert.equal(shown.counts.downloaded, 1);
     assert.equal(readFileSync(a.path("late.txt"), "utf8"), "written while a's node was down\n");
     assert.equal((await syncJson(a)).bucket, "journal");
+  });
+
+  test("a write made without its refused condition, then replaced by another machine that never saw it, is kept as a conflict copy", async () => {
+    writeFileSync(a.path("race.txt"), "first\n");
+    await syncJson(a);
+    writeFileSync(a.path("race.txt"), "from a\n");
+    proxy.refuseConditionalWrites = true;
+    try {
+      const written = await syncJson(a);
+      assert.equal(written.counts.uploaded, 1);
+      assert.match(
+        written.stderr,
+        /race\.txt: the bucket refused the conditional write although its HEAD showed/,
+      );
+    } finally {
+      proxy.refuseConditionalWrites = false;
+    }
+    // b, in the same state a moment later, writes its version over a's without a condition and unseen.
+    const fromB = Buffer.from("from b\n");
+    await createMinioDatastore(loadConfig(b.configPath).datastore).put(
+      "web/race.txt",
+      fromB,
+      fromB.length,
+      encodeEntryMeta({
+        type: "file",
+        sha256: createHash("sha256").update(fromB).digest("hex"),
+        mtimeMs: Date.now(),
+        mode: 0o644,
+        origin: "machine-b",
+      }),
+    );
+    // (A write by another machine leaves a change-log record; this one does not, so the pass is told to list.)
+    const kept = await syncJson(a, "--full-listing");
+    assert.equal(kept.counts.conflicts, 1);
+    assert.match(
+      kept.stderr,
+      /conflict: both sides changed race\.txt; machine-b's version keeps the name, machine-a's is saved as race\.fedsync-conflict-/,
+    );
+    assert.equal(readFileSync(a.path("race.txt"), "utf8"), "from b\n");
+    const copies = readdirSync(a.root()).filter((name) => name.startsWith("race.fedsync-conflict-"));
+    assert.equal(copies.length, 1);
+    assert.equal(readFileSync(a.path(copies[0]!), "utf8"), "from a\n");
+    await syncJson(b);
+    assert.equal(readFileSync(b.path(copies[0]!), "utf8"), "from a\n");
+
+    // A write made with its condition, replaced later, is simply followed.
+    writeFileSync(b.path("race.txt"), "b again\n");
+    await syncJson(b);
+    const followed = await syncJson(a);
+    assert.equal(followed.counts.conflicts, 0);
+    assert.equal(readFileSync(a.path("race.txt"), "utf8"), "b again\n");
   });
 
   test("a lightweight pass of a recorded change the bucket does not show yet notes it, and the next pass of the key applies it", async () => {

@@ -84,7 +84,7 @@ async function deleteMarkers(fed: Federation, key: string): Promise<number> {
   return count;
 }
 
-describe("a deletion on A while B writes the same file", () => {
+describe("A and B changing the same file at once", () => {
   let fed: Federation;
   let a: Agent;
   let b: Agent;
@@ -137,6 +137,26 @@ describe("a deletion on A while B writes the same file", () => {
     assert.equal(await objectText(fed, "web/keep.txt"), null);
     assert.equal(await deleteMarkers(fed, "web/keep.txt"), 1);
     assert.notEqual(await objectText(fed, ".fedsync/web/tombstones/keep.txt"), null);
+  });
+
+  test("a file created on A while B's version of it downloads is not replaced: the next pass keeps both", async () => {
+    writeFileSync(b.path("both.txt"), "from b\n");
+    await fed.sync(b);
+    // a plans a download (no file here yet); the file is created just before the bytes arrive.
+    const { result, log } = await passOn(a, (datastore) =>
+      interpose(datastore, "get", async (key) => {
+        if (key === "web/both.txt") writeFileSync(a.path("both.txt"), "written on a meanwhile\n");
+      }),
+    );
+    assert.equal(result.counts.downloaded, 0);
+    assert.match(log, /both\.txt appeared since it was scanned/);
+    assert.equal(readFileSync(a.path("both.txt"), "utf8"), "written on a meanwhile\n");
+    const next = passSummary((await fed.sync(a)).stderr);
+    assert.equal(next.conflicts, 1);
+    const copies = readdirSync(a.root()).filter((name) => name.startsWith("both.fedsync-conflict-"));
+    assert.equal(copies.length, 1);
+    const versions = [readFileSync(a.path("both.txt"), "utf8"), readFileSync(a.path(copies[0]!), "utf8")];
+    assert.deepEqual(versions.sort(), ["from b\n", "written on a meanwhile\n"]);
   });
 });
 
@@ -229,35 +249,5 @@ describe("a deletion the bucket takes back (a distributed MinIO healing after a 
     assert.equal(passSummary(onB.stderr).deletedHere, 1);
     assert.doesNotMatch(onB.stderr, /without a deletion mark/);
     assert.equal(existsSync(b.path("twice.txt")), false);
-  });
-});
-
-describe("a file created here while another machine's version of it downloads", () => {
-  let fed: Federation;
-  let a: Agent;
-  let b: Agent;
-  useFederation([2, [{ name: "web" }]], (started) => {
-    fed = started;
-    [a, b] = started.agents as [Agent, Agent];
-  });
-
-  test("the new local file is not replaced: the next pass keeps both versions", async () => {
-    writeFileSync(b.path("both.txt"), "from b\n");
-    await fed.sync(b);
-    // a plans a download (no file here yet); the file is created just before the bytes arrive.
-    const { result, log } = await passOn(a, (datastore) =>
-      interpose(datastore, "get", async (key) => {
-        if (key === "web/both.txt") writeFileSync(a.path("both.txt"), "written on a meanwhile\n");
-      }),
-    );
-    assert.equal(result.counts.downloaded, 0);
-    assert.match(log, /both\.txt appeared since it was scanned/);
-    assert.equal(readFileSync(a.path("both.txt"), "utf8"), "written on a meanwhile\n");
-    const next = passSummary((await fed.sync(a)).stderr);
-    assert.equal(next.conflicts, 1);
-    const copies = readdirSync(a.root()).filter((name) => name.startsWith("both.fedsync-conflict-"));
-    assert.equal(copies.length, 1);
-    const versions = [readFileSync(a.path("both.txt"), "utf8"), readFileSync(a.path(copies[0]!), "utf8")];
-    assert.deepEqual(versions.sort(), ["from b\n", "written on a meanwhile\n"]);
   });
 });

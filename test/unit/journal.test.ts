@@ -508,6 +508,21 @@ test("a recorded change the bucket does not show is awaited from its first sight
   ]);
   journal.awaitChange("web", { path: "a.txt", op: "delete" }, 8000);
   assert.deepEqual(journal.awaitedChanges("web"), [{ path: "a.txt", op: "delete", firstSeen: 8000 }]);
+  assert.equal(journal.countAwaited("web"), 1);
   journal.forgetAwaited("web", "a.txt");
   assert.deepEqual(journal.awaitedChanges("web"), []);
+  assert.equal(journal.countAwaited("web"), 0);
+  assert.equal(journal.countAwaited("conf"), 1);
+});
+
+test("a write made without its condition is noted per path until forgotten", (t) => {
+  const journal = Journal.open(join(tempDir(t), "state"));
+  t.after(() => journal.close());
+  assert.equal(journal.unconfirmedWrite("web", "a.txt"), undefined);
+  journal.noteUnconfirmed("web", "a.txt", { etag: "e1", writtenAt: 1000 });
+  journal.noteUnconfirmed("web", "a.txt", { etag: "e2", writtenAt: 2000 });
+  assert.deepEqual(journal.unconfirmedWrite("web", "a.txt"), { etag: "e2", writtenAt: 2000 });
+  assert.equal(journal.unconfirmedWrite("conf", "a.txt"), undefined);
+  journal.forgetUnconfirmed("web", "a.txt");
+  assert.equal(journal.unconfirmedWrite("web", "a.txt"), undefined);
 });

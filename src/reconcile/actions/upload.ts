@@ -59,7 +59,8 @@ export async function upload(
       `${key}: the bucket refused the conditional write although its HEAD showed the version planned from (an object a distributed MinIO has not healed yet?); written after that check`,
       { path: key },
     );
-  }
+    deps.journal.noteUnconfirmed(deps.set.name, key, { etag, writtenAt: deps.now() });
+  } else deps.journal.forgetUnconfirmed(deps.set.name, key);
   // The bucket's Last-Modified is not in a PUT answer; the next listing learns it (see againstJournal).
   deps.journal.putFile(context.rowFor(key, entry, sha256 ?? null, { etag, lastModified: null }));
   if (dropTombstone) {
