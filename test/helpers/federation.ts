@@ -52,7 +52,16 @@ export interface Federation {
   /** `fedsync sync` on the agent; fails the test unless it exits 0 (unless `expectCode` says otherwise). */
   sync(agent: Agent, args?: string[], expectCode?: number): Promise<CommandResult>;
   spawnAgent(agent: Agent, env?: Record<string, string>): ChildProcess;
+  /** The config's `datastore` block for this federation's bucket, through `endpoint` (a proxy, say). */
+  datastoreConfig(endpoint?: string): DatastoreYaml;
   close(): Promise<void>;
+}
+
+export interface DatastoreYaml {
+  endpoint: string;
+  bucket: string;
+  access_key_id: string;
+  secret_access_key_file: string;
 }
 
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CommandResult> {
@@ -104,6 +113,12 @@ export async function startFederation(
   const dir = mkdtempSync(join(tmpdir(), "fedsync-fed-"));
   const secretFile = join(dir, "secret");
   writeFileSync(secretFile, minio.secretKey, { mode: 0o600 });
+  const datastoreConfig = (endpoint = minio.endpoint): DatastoreYaml => ({
+    endpoint,
+    bucket,
+    access_key_id: minio.accessKey,
+    secret_access_key_file: secretFile,
+  });
   const agents: Agent[] = [];
   for (let i = 0; i < count; i++) {
     const name = String.fromCharCode(97 + i);
@@ -120,12 +135,7 @@ export async function startFederation(
         const config = {
           machine: `machine-${name}`,
           state_dir: agent.stateDir,
-          datastore: {
-            endpoint: server?.endpoints?.[i % server.endpoints.length] ?? minio.endpoint,
-            bucket,
-            access_key_id: minio.accessKey,
-            secret_access_key_file: secretFile,
-          },
+          datastore: datastoreConfig(server?.endpoints?.[i % server.endpoints.length]),
           // Tests that cut the datastore resume a second after it is back, not the default 30 s.
           settle_after_outage: "1s",
           ...newExtra,
@@ -144,6 +154,7 @@ export async function startFederation(
     bucket,
     agents,
     dir,
+    datastoreConfig,
     run: (agent, args, env) => runCli(["--config", agent.configPath, ...args], env),
     async sync(agent, args = [], expectCode = 0) {
       const result = await runCli(["--config", agent.configPath, "sync", ...args]);

@@ -10,6 +10,7 @@ import {
   writeTree,
   type Agent,
   type CommandResult,
+  type DatastoreYaml,
   type Federation,
 } from "../helpers/federation.js";
 import { AgentProcess } from "../helpers/agent-process.js";
@@ -50,17 +51,12 @@ function verdictOf(stdout: string, check: string): { line: string; fix?: string 
 describe("fedsync doctor", () => {
   let fed: Federation;
   let a: Agent;
-  let datastore: Record<string, string>;
+  let datastore: DatastoreYaml;
 
   before(async () => {
     fed = await startFederation(1, [{ name: "web" }, { name: "conf", method: "lightweight" }]);
     a = fed.agents[0]!;
-    datastore = {
-      endpoint: fed.minio.endpoint,
-      bucket: fed.bucket,
-      access_key_id: fed.minio.accessKey,
-      secret_access_key_file: join(fed.dir, "secret"),
-    };
+    datastore = fed.datastoreConfig();
     mkTree();
   });
   after(async () => {

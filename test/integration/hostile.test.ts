@@ -472,12 +472,7 @@ describe("operator mistakes", () => {
     const config: EditableConfig = {
       machine: `machine-${agent.name}`,
       state_dir: agent.stateDir,
-      datastore: {
-        endpoint: fed.minio.endpoint,
-        bucket: fed.bucket,
-        access_key_id: fed.minio.accessKey,
-        secret_access_key_file: join(fed.dir, "secret"),
-      },
+      datastore: fed.datastoreConfig(),
       sets: [
         { name: "web", path: agent.root("web") },
         { name: "conf", path: agent.root("conf"), method: "lightweight" },

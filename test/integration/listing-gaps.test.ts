@@ -2,7 +2,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { loadConfig } from "../../src/config/index.js";
 import { createMinioDatastore } from "../../src/datastore/index.js";
@@ -41,12 +40,7 @@ describe("listings that leave out objects that exist", () => {
     [a, b] = fed.agents as [Agent, Agent];
     proxy = await startS3Proxy(fed.minio);
     a.writeConfig(undefined, {
-      datastore: {
-        endpoint: proxy.endpoint,
-        bucket: fed.bucket,
-        access_key_id: fed.minio.accessKey,
-        secret_access_key_file: join(fed.dir, "secret"),
-      },
+      datastore: fed.datastoreConfig(proxy.endpoint),
     });
     writeFileSync(a.path("kept.txt"), "kept\n");
     writeFileSync(a.path("edited.txt"), "first\n");
@@ -248,12 +242,7 @@ describe("a lightweight agent back from an outage", () => {
     b.writeConfig(sets, {
       // Longer than the change-log reads a failing pass of keys would retry before giving up (6 × 2 s).
       settle_after_outage: "20s",
-      datastore: {
-        endpoint: proxy.endpoint,
-        bucket: fed.bucket,
-        access_key_id: fed.minio.accessKey,
-        secret_access_key_file: join(fed.dir, "secret"),
-      },
+      datastore: fed.datastoreConfig(proxy.endpoint),
     });
   });
   after(async () => {

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { DatastoreConfig } from "../../src/config/types.js";
 import {
   createMinioDatastore,
@@ -151,12 +150,7 @@ describe("bucket notifications between two lightweight agents", () => {
       // At debug level each upload and download is a line, which the tests count.
       agent.writeConfig(undefined, {
         log: { level: "debug" },
-        datastore: {
-          endpoint: proxy.endpoint,
-          bucket: fed.bucket,
-          access_key_id: fed.minio.accessKey,
-          secret_access_key_file: join(fed.dir, "secret"),
-        },
+        datastore: fed.datastoreConfig(proxy.endpoint),
       });
     }
     mkdirSync(b.root("conf"), { recursive: true });
