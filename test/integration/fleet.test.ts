@@ -22,12 +22,10 @@ const SETS = ["web", "conf"] as const;
 const SHARED_FILES = 4;
 const OWN_FILES = 6;
 /**
- * With `FEDSYNC_FLEET_NODE_FAILURE=1`, this node is killed a third of the way through the workload and
- * started again at two thirds. Not in the suite: two machines editing one file while the cluster heals can
- * both have a conditional write refused that the server's HEAD says holds, and the later of their writes
- * made after that check replaces the earlier (docs/reliability.md, "A fleet on a distributed MinIO").
+ * This node is killed a third of the way through the workload and started again at two thirds
+ * (`FEDSYNC_FLEET_NODE_FAILURE=0` keeps every node up).
  */
-const FAILING_NODE = process.env.FEDSYNC_FLEET_NODE_FAILURE === "1" ? 3 : undefined;
+const FAILING_NODE = process.env.FEDSYNC_FLEET_NODE_FAILURE === "0" ? undefined : 3;
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 const isConflictCopy = (key: string) => key.includes(".fedsync-conflict-");
