@@ -206,6 +206,7 @@ export class SetRunner {
       await this.deps.datastore.check();
     } catch (error) {
       this.retryTimer = undefined;
+      if (this.stopped) return;
       if (isDatastoreTrouble(error)) this.handleFailure(error);
       else this.resumeAfterOutage();
       return;
