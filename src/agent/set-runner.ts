@@ -238,6 +238,8 @@ export class SetRunner {
       for (let wait = this.deletions.waitMs(); wait > 0; wait = this.deletions.waitMs()) {
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
+      // Queued before an outage began: the retry's full pass stands in for it, and the cursor stays.
+      if (this.retryTimer) return;
       const started = Date.now();
       const fullListing = this.listingRequested;
       this.listingRequested = false;

@@ -43,7 +43,12 @@ describe("metrics of running agents, scraped over HTTP", () => {
       const text = await scrape(listen);
       const value = sample(text, series);
       if (wanted(value)) return text;
-      if (Date.now() > deadline) assert.fail(`${series} on ${listen} is ${value} after 30 s`);
+      if (Date.now() > deadline) {
+        const agent = listen === listenA ? agentA : agentB;
+        assert.fail(
+          `${series} on ${listen} is ${value} after 30 s; the agent's log:\n${agent.output.slice(-6000)}`,
+        );
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
