@@ -224,3 +224,11 @@ export function writeTree(root: string, files: Record<string, string>): void {
     writeFileSync(path, content);
   }
 }
+
+/** Whether the bucket holds an object at `key` (a HEAD). */
+export function objectExists(fed: Federation, key: string): Promise<boolean> {
+  return fed.minio.client.statObject(fed.bucket, key).then(
+    () => true,
+    () => false,
+  );
+}

@@ -12,6 +12,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import {
+  objectExists,
   snapshot,
   startFederation,
   useFederation,
@@ -201,10 +202,7 @@ describe("agent lifecycle", () => {
     await fed.minio.resume();
     await agentA.waitForLog(/datastore up again; syncing resumes in 5 s \(settle_after_outage\)/, 60_000);
     assert.equal(
-      await fed.minio.client.statObject(fed.bucket, "site/during-outage-0.txt").then(
-        () => true,
-        () => false,
-      ),
+      await objectExists(fed, "site/during-outage-0.txt"),
       false,
       "nothing is written while the datastore settles",
     );

@@ -22,6 +22,7 @@ import { cursorAt, readChangeLog, type ChangeLogBatch } from "../../src/reconcil
 import { AgentProcess, waitUntil } from "../helpers/agent-process.js";
 import { passSummary, tempFilesUnder } from "../helpers/checks.js";
 import {
+  objectExists,
   cliPath,
   snapshot,
   startFederation,
@@ -259,10 +260,7 @@ describe("the datastore dies in the middle of transfers", () => {
     run.child.kill("SIGKILL");
     await run.exited;
     assert.equal(
-      await fed.minio.client.statObject(fed.bucket, "web/late/big.bin").then(
-        () => true,
-        () => false,
-      ),
+      await objectExists(fed, "web/late/big.bin"),
       false,
       "the pass was cut before its end, where it writes the change-log record",
     );

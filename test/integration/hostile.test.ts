@@ -23,6 +23,7 @@ import { logKey } from "../../src/datastore/layout.js";
 import { AgentProcess, fileHas, waitUntil } from "../helpers/agent-process.js";
 import { passSummary } from "../helpers/checks.js";
 import {
+  objectExists,
   cliPath,
   runCli,
   snapshot,
@@ -650,13 +651,6 @@ async function countObjects(fed: Federation, prefix: string): Promise<number> {
   let found = 0;
   for await (const item of fed.minio.client.listObjectsV2(fed.bucket, prefix, true)) if (item.name) found++;
   return found;
-}
-
-async function objectExists(fed: Federation, key: string): Promise<boolean> {
-  return fed.minio.client.statObject(fed.bucket, key).then(
-    () => true,
-    () => false,
-  );
 }
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import {
+  objectExists,
   snapshot,
   startFederation,
   useFederation,
@@ -235,12 +236,7 @@ describe("a missing set root", () => {
 
 async function waitFor(fed: Federation, key: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (
-    !(await fed.minio.client.statObject(fed.bucket, key).then(
-      () => true,
-      () => false,
-    ))
-  ) {
+  while (!(await objectExists(fed, key))) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${key}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
