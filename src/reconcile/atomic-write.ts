@@ -11,6 +11,7 @@ import {
   errno,
   isExpected,
   keepCopy,
+  moveToFirstFree,
   RefusedError,
   utimeSeconds,
   type Expected,
@@ -158,23 +159,16 @@ async function settleAside(
 ): Promise<string | undefined> {
   const label = `${dir.label}/${aside}`;
   const replaced = await lstat(dir.at(aside), { bigint: true });
-  const unchanged = isExpected(replaced, expected);
-  for (const key of unchanged ? [] : keepAt) {
-    try {
-      await link(dir.at(aside), dir.at(key.slice(key.lastIndexOf("/") + 1)));
-    } catch (error) {
-      if (errno(error) === "EEXIST") continue;
-      throw error;
-    }
+  if (isExpected(replaced, expected)) {
     await unlink(dir.at(aside));
     activeTemps.delete(label);
-    return key;
+    return undefined;
   }
-  if (!unchanged)
+  const kept = await moveToFirstFree(dir, aside, keepAt);
+  if (kept === undefined)
     throw new RefusedError(`${label} holds a version written during a download; no free name to keep it`);
-  await unlink(dir.at(aside));
   activeTemps.delete(label);
-  return undefined;
+  return kept;
 }
 
 /** Moves `temp` to `name`: by rename, or, when nothing may be replaced, by link (which fails if it exists). */

@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { link, lstat, mkdir, open, rmdir, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, rmdir, unlink } from "node:fs/promises";
 import { withParent } from "../scan/anchored.js";
 import {
   absolutePath,
@@ -8,6 +8,7 @@ import {
   chownQuietly,
   errno,
   keepCopy,
+  moveToFirstFree,
   RefusedError,
   utimeSeconds,
   type Expected,
@@ -83,18 +84,9 @@ export async function moveAside(
 ): Promise<string> {
   const moved = await withParent(root, key, false, async ({ dir, name }) => {
     await checkExpected(dir, name, expected);
-    for (const candidate of candidates) {
-      const candidateName = candidate.slice(candidate.lastIndexOf("/") + 1);
-      try {
-        await link(dir.at(name), dir.at(candidateName));
-      } catch (error) {
-        if (errno(error) === "EEXIST") continue;
-        throw error;
-      }
-      await unlink(dir.at(name));
-      return candidate;
-    }
-    throw new RefusedError(`no free name for a conflict copy of ${dir.label}/${name}`);
+    const to = await moveToFirstFree(dir, name, candidates);
+    if (to === undefined) throw new RefusedError(`no free name for a conflict copy of ${dir.label}/${name}`);
+    return to;
   });
   if (moved === undefined) throw new RefusedError(`${absolutePath(root, key)} vanished since it was scanned`);
   return moved;

@@ -1,5 +1,5 @@
 import { constants, type BigIntStats } from "node:fs";
-import { copyFile, link, lstat, mkdir, readlink, symlink, type FileHandle } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, readlink, symlink, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BlockedError, RefusedError, type TreeDir } from "../scan/anchored.js";
 import { keyToRelPath } from "../scan/entry.js";
@@ -90,4 +90,26 @@ export async function keepCopy(dir: TreeDir, name: string, copyPath: string): Pr
     if (stats.isSymbolicLink()) await symlink(await readlink(dir.at(name)), copyPath);
     else if (stats.isFile()) await copyFile(dir.at(name), copyPath, constants.COPYFILE_EXCL);
   }
+}
+
+/**
+ * Moves `name` to the first of `candidates` (sibling keys) that is free, never replacing anything: a link to
+ * the new name, then the old name removed. The key it went to, or undefined when every name is taken.
+ */
+export async function moveToFirstFree(
+  dir: TreeDir,
+  name: string,
+  candidates: readonly string[],
+): Promise<string | undefined> {
+  for (const candidate of candidates) {
+    try {
+      await link(dir.at(name), dir.at(candidate.slice(candidate.lastIndexOf("/") + 1)));
+    } catch (error) {
+      if (errno(error) === "EEXIST") continue;
+      throw error;
+    }
+    await unlink(dir.at(name));
+    return candidate;
+  }
+  return undefined;
 }
